@@ -1,0 +1,67 @@
+"""The ``mammovqa`` command. Each area registers its own sub-commands (``<area>/cli.py: register``).
+
+    mammovqa data build|inspect|prepare|verify ...   benchmark data (phantom or real datasets)
+    mammovqa predict ...                             run a model (transformers, OpenAI-compatible server, baselines)
+    mammovqa score PREDICTIONS.jsonl ...             score a prediction file (official or strict matcher)
+    mammovqa train ...                               fine-tune (LoRA recipe, tiny VLM, closed-set baselines)
+    mammovqa stats ...                               significance, equivalence, CIs, robustness
+    mammovqa report ...                              report generation (AMRG)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from .errors import MammoVQAError
+
+# (area module, help line). A module missing here means that area is not installed in this build.
+AREAS = (
+    ("mammovqa.data.cli", "benchmark data: build, inspect, prepare, verify, import official JSON"),
+    ("mammovqa.models.cli", "predict: run a model or baseline over QA items"),
+    ("mammovqa.eval.cli", "score: score prediction files"),
+    ("mammovqa.train.cli", "train: fine-tuning and closed-set baselines"),
+    ("mammovqa.stats.cli", "stats: tests against random guess, CIs, paired comparisons"),
+    ("mammovqa.report.cli", "report: report generation data, training, metrics"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mammovqa",
+        description="Reproducible mammography VQA (MammoVQA) and report generation (AMRG). "
+        "Every command reads and writes files under the run folders of mammovqa.paths; "
+        "`make help` shows the pipeline that calls these commands.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name, _help in AREAS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except MammoVQAError as exc:
+        print(f"mammovqa: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

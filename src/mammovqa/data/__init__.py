@@ -1,0 +1,1 @@
+"""Data sources (phantom and real readers), image preparation and verification."""

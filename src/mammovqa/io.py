@@ -1,0 +1,206 @@
+"""Atomic writes, JSONL reading/appending with resume, and provenance records.
+
+Why: a stage killed half-way must leave either the old file or the new one, never a torn one;
+prediction files are append-only so that a re-run resumes instead of starting over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError
+
+# ------------------------------------------------------------------ atomic writes
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; it replaces ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or (path.suffix + ".tmp"), dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def dumps(obj: Any) -> str:
+    """Canonical JSON: sorted keys and no NaN, so identical inputs give identical bytes."""
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def write_json_atomic(path: str | Path, obj: Any, indent: int | None = 1) -> None:
+    write_text_atomic(path, json.dumps(obj, sort_keys=True, ensure_ascii=False, allow_nan=False, indent=indent) + "\n")
+
+
+def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> int:
+    n = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(dumps(row) + "\n")
+            n += 1
+    return n
+
+
+# ------------------------------------------------------------------ JSONL reading
+
+
+def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, object)``; a malformed line raises an error naming file and line.
+
+    ``tolerate_torn_tail`` accepts an unterminated last line (a process killed mid-write) and skips it,
+    because append-only files can only be torn at their end.
+    """
+    path = Path(path)
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.readlines()
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if tolerate_torn_tail and i == len(lines) and not line.endswith("\n"):
+                return
+            raise DataError(path, i, f"malformed JSON line ({exc.msg} at column {exc.colno}): {line[:80]!r}") from None
+        if not isinstance(obj, dict):
+            raise DataError(path, i, f"expected a JSON object, got {type(obj).__name__}")
+        yield i, obj
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    return [obj for _, obj in iter_jsonl(path)]
+
+
+class JsonlAppender:
+    """Append-only JSONL writer: each line is flushed and fsynced, and a torn tail is repaired first."""
+
+    def __init__(self, path: str | Path, fsync: bool = True):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair_tail()
+        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fsync = fsync
+
+    def _repair_tail(self) -> None:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        data = self.path.read_bytes()
+        if not data.endswith(b"\n"):  # killed mid-line: drop the partial line, it will be redone
+            cut = data.rfind(b"\n") + 1
+            with open(self.path, "r+b") as fh:
+                fh.truncate(cut)
+
+    def write(self, obj: dict) -> None:
+        self._fh.write(dumps(obj) + "\n")
+        self._fh.flush()
+        if self._fsync:
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------------ checksums and provenance
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def git_commit(root: Path | None = None) -> str:
+    from .paths import ROOT
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root or ROOT, capture_output=True, text=True, timeout=10)
+        commit = out.stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root or ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+_PROVENANCE_PACKAGES = ("torch", "transformers", "peft", "accelerate", "numpy", "scipy", "pandas", "statsmodels",
+                        "pydicom", "pillow", "fuzzywuzzy", "papermill")
+
+
+def package_versions(names: Iterable[str] = _PROVENANCE_PACKAGES) -> dict[str, str]:
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def manifest_checksum() -> str:
+    """One hash over every committed manifest YAML, so a result names the protocol it was built with."""
+    from .paths import MANIFEST_DIR
+
+    h = hashlib.sha256()
+    for p in sorted(MANIFEST_DIR.rglob("*.yaml")):
+        if p.name == "local.yaml":
+            continue
+        h.update(p.relative_to(MANIFEST_DIR).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def provenance(*, seed: int | None = None, model_id: str | None = None, data_checksum: str | None = None,
+               timestamp: bool = False, **extra: Any) -> dict[str, Any]:
+    """The record every results file carries. No timestamp by default: outputs must be byte-identical on re-run."""
+    from . import __version__
+
+    rec: dict[str, Any] = {
+        "mammovqa": __version__,
+        "git_commit": git_commit(),
+        "packages": package_versions(),
+        "seed": seed,
+        "manifest_sha256": manifest_checksum(),
+        "data_sha256": data_checksum,
+        "model_id": model_id,
+    }
+    if timestamp:
+        rec["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+    rec.update(extra)
+    return rec

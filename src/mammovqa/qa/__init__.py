@@ -1,0 +1,1 @@
+"""Records -> QA items: wordings, seeded option order, grouped splits, prompts, official JSON import/export."""

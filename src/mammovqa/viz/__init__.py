@@ -1,0 +1,42 @@
+"""One plotting function per figure (``viz/<area>.py``), shared by notebooks and the paper.
+
+This module holds the shared style and the figure writer: PNG (for notebooks/HTML) and PDF (for print),
+written atomically with fixed metadata so a re-run produces identical bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ..io import atomic_path  # noqa: E402
+
+STYLE = {
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "mammovqa",
+}
+plt.rcParams.update(STYLE)
+
+
+def save_figure(fig: plt.Figure, path_stem: str | Path, note: str | None = None) -> tuple[Path, Path]:
+    """Write ``<stem>.png`` and ``<stem>.pdf``; ``note`` (e.g. the phantom-data label) is stamped in the corner."""
+    stem = Path(path_stem)
+    if note:
+        fig.text(0.995, 0.005, note, ha="right", va="bottom", fontsize=7, color="#b03030", style="italic")
+    out = []
+    for ext, meta in ((".png", {"Software": None}), (".pdf", {"CreationDate": None, "Producer": None, "Creator": None})):
+        path = stem.with_suffix(ext)
+        with atomic_path(path, suffix=ext) as tmp:
+            fig.savefig(tmp, bbox_inches="tight", metadata=meta)
+        out.append(path)
+    plt.close(fig)
+    return out[0], out[1]

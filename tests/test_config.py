@@ -1,0 +1,102 @@
+"""Manifest validation: the committed files load; broken ones fail naming file, key and value."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mammovqa.config import (
+    TOPIC_KEYS,
+    get_profile,
+    load_datasets,
+    load_topics,
+    load_yaml,
+    parse_datasets,
+    parse_topics,
+)
+from mammovqa.errors import ConfigError
+from mammovqa.paths import MANIFEST_DIR
+
+
+def test_committed_manifests_load():
+    topics = load_topics()
+    assert tuple(topics.topics) == TOPIC_KEYS
+    assert topics["Abnormality"].kind == "multiple"
+    assert topics["ACR"].options == ("Level A", "Level B", "Level C", "Level D")
+    assert topics["Bi-Rads"].wordings["exam"][0]
+    datasets = load_datasets()
+    internal = [d for d in datasets.real.values() if d.role == "internal"]
+    external = [d for d in datasets.real.values() if d.role == "external"]
+    assert len(internal) == 11 and len(external) == 4
+    assert sum(len(d.parts) for d in internal) == 15  # the paper's 15 internal sub-datasets
+    assert datasets.get("cbis-ddsm").parts["finding"].name == "CBIS-DDSM-finding"
+    assert {d.role for d in datasets.phantom.values()} == {"internal", "external"}
+
+
+def _topics_raw():
+    return yaml.safe_load((MANIFEST_DIR / "topics.yaml").read_text())
+
+
+def _datasets_raw():
+    return yaml.safe_load((MANIFEST_DIR / "datasets.yaml").read_text())
+
+
+def test_unknown_topic_in_datasets_names_file_key_value(tmp_path):
+    raw = _datasets_raw()
+    raw["datasets"]["BMCD"]["parts"]["breast"]["topics"].append("Colour")
+    f = tmp_path / "datasets.yaml"
+    with pytest.raises(ConfigError) as exc:
+        parse_datasets(raw, f, load_topics())
+    msg = str(exc.value)
+    assert str(f) in msg and "datasets.BMCD.parts.breast.topics" in msg and "'Colour'" in msg
+
+
+def test_unknown_option_and_topic_in_topics(tmp_path):
+    raw = _topics_raw()
+    raw["topics"]["Shape"] = raw["topics"].pop("View")
+    with pytest.raises(ConfigError, match=r"topics\.Shape.*unknown topic 'Shape'"):
+        parse_topics(raw, tmp_path / "t.yaml")
+    topics = load_topics()
+    with pytest.raises(ConfigError, match=r"unknown option 'Up'"):
+        topics.check_option("Laterality", "Up")
+
+
+def test_wrong_number_of_wordings_and_bad_kind(tmp_path):
+    raw = _topics_raw()
+    raw["topics"]["View"]["wordings"]["image"] = ["only one"]
+    with pytest.raises(ConfigError, match=r"topics\.View\.wordings\.image"):
+        parse_topics(raw, tmp_path / "t.yaml")
+    raw = _topics_raw()
+    raw["topics"]["View"]["kind"] = "several"
+    with pytest.raises(ConfigError, match=r"topics\.View\.kind.*'several'"):
+        parse_topics(raw, tmp_path / "t.yaml")
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    f = tmp_path / "broken.yaml"
+    f.write_text("topics:\n  View: [a, b\n  x: 1\n")
+    with pytest.raises(ConfigError) as exc:
+        load_yaml(f)
+    assert str(f) in str(exc.value) and "line" in str(exc.value)
+
+
+def test_missing_key_and_unknown_dataset(tmp_path):
+    raw = _datasets_raw()
+    del raw["datasets"]["MIAS"]["role"]
+    with pytest.raises(ConfigError, match=r"datasets\.MIAS\.role: missing required key"):
+        parse_datasets(raw, tmp_path / "d.yaml", load_topics())
+    with pytest.raises(ConfigError, match="unknown dataset 'NoSuch'"):
+        load_datasets().get("NoSuch")
+
+
+def test_unknown_profile_lists_profiles():
+    with pytest.raises(ConfigError) as exc:
+        get_profile("huge")
+    assert "smoke" in str(exc.value) and "default" in str(exc.value) and "full" in str(exc.value)
+
+
+def test_exam_level_topic_check(tmp_path):
+    raw = _datasets_raw()
+    raw["datasets"]["EMBED"]["parts"]["exam"]["topics"].append("View")
+    with pytest.raises(ConfigError, match="not asked at exam level"):
+        parse_datasets(raw, Path(tmp_path / "d.yaml"), load_topics())
