@@ -40,3 +40,17 @@ def save_figure(fig: plt.Figure, path_stem: str | Path, note: str | None = None)
         out.append(path)
     plt.close(fig)
     return out[0], out[1]
+
+
+def publish(fig: plt.Figure, path_stem: str | Path, note: str | None = None) -> tuple[Path, Path]:
+    """Save (PNG + PDF) and, inside a notebook, display the saved PNG so the reader sees the published file."""
+    png, pdf = save_figure(fig, path_stem, note)
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+
+        if get_ipython() is not None:
+            display(Image(filename=str(png)))
+    except ImportError:
+        pass
+    return png, pdf

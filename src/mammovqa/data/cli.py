@@ -1,0 +1,46 @@
+"""``mammovqa data ...``: build the benchmark, and (when installed) inspect, prepare, verify, import."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .build import build_benchmark
+
+    manifest = build_benchmark(args.source, args.profile, args.seed, args.workers)
+    print(json.dumps({"records": manifest["records_by_dataset"], "qa": manifest["qa_summary"]}, indent=1))
+    return 0
+
+
+# sub-command providers living in their own modules: (module, function taking the data sub-parsers)
+_PROVIDERS = (
+    ("mammovqa.data.sources.cli", "register_inspect"),
+    ("mammovqa.data.prepare_cli", "register"),
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("data", help="benchmark data: build, inspect, prepare, verify, import official JSON",
+                                   description="Benchmark data commands. `data build` is what `make data` runs.")
+    sub = parser.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+    b = sub.add_parser("build", help="build a run's benchmark (records, images, QA items, official JSON)",
+                       description="Generate the phantom benchmark (SOURCE=phantom) or prepare the datasets "
+                       "configured in data_manifest/local.yaml (SOURCE=real), then write QA items to "
+                       "data/<run>/qa/items.jsonl and the official MammoVQA JSON layout beside it.")
+    b.add_argument("--source", default="phantom", choices=("phantom", "real"))
+    b.add_argument("--profile", default="default", help="smoke | default | full (data_manifest/profiles.yaml)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--workers", type=int, default=2, help="processes for image generation/preparation")
+    b.set_defaults(func=_build)
+    for module_name, fn in _PROVIDERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            raise
+        getattr(module, fn)(sub)
+    parser.set_defaults(func=lambda a: parser.print_help() or 0)

@@ -1,0 +1,102 @@
+"""Figures of the dataset-statistics stage (paper Fig. 1a and 1e, and the phantom gallery)."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ..paths import resolve
+from ..qa.items import QAItem
+
+
+def plot_composition(comp: pd.DataFrame) -> plt.Figure:
+    """Stacked horizontal bars: QA pairs per sub-dataset, coloured by topic (Fig. 1a)."""
+    topic_cols = [c for c in comp.columns if c not in ("role", "dataset", "records", "patients", "qa_pairs")]
+    labels = [f"{d} ({'ext' if r == 'external' else 'int'})" for r, d in zip(comp["role"], comp["dataset"])]
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(comp) + 1.4))
+    left = np.zeros(len(comp))
+    cmap = plt.get_cmap("tab20")
+    for i, col in enumerate(topic_cols):
+        vals = comp[col].to_numpy(dtype=float)
+        ax.barh(labels, vals, left=left, color=cmap(i % 20), label=col)
+        left += vals
+    ax.invert_yaxis()
+    ax.set_xlabel("QA pairs")
+    ax.legend(fontsize=7, ncol=2, loc="lower right", frameon=False)
+    ax.set_title("Benchmark composition by sub-dataset and topic")
+    return fig
+
+
+def plot_label_distribution(dist: pd.DataFrame, max_topics: int = 12) -> plt.Figure:
+    """Per topic, the share of each gold answer in train / val / test / external (imbalance at a glance)."""
+    topics = sorted(dist["topic"].unique())[:max_topics]
+    ncol = 3
+    nrow = int(np.ceil(len(topics) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(11, 2.3 * nrow), squeeze=False)
+    for ax, topic in zip(axes.flat, topics):
+        sub = dist[dist["topic"] == topic]
+        table = sub.pivot_table(index="answer", columns="split", values="share", fill_value=0.0)
+        table = table[[s for s in ("train", "val", "test", "external") if s in table.columns]]
+        if len(table) > 8:  # Abnormality answer sets: keep the most frequent
+            table = table.loc[table.sum(axis=1).sort_values(ascending=False).index[:8]]
+        table.plot.barh(ax=ax, width=0.8, legend=False)
+        ax.set_title(topic, fontsize=9)
+        ax.set_ylabel("")
+        ax.tick_params(labelsize=6)
+        ax.set_xlim(0, 1)
+    for ax in list(axes.flat)[len(topics):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", fontsize=7, frameon=False)
+    fig.suptitle("Gold-answer distribution per topic and split")
+    fig.tight_layout()
+    return fig
+
+
+def _thumb(path: str, size: int = 160) -> np.ndarray:
+    with Image.open(resolve(path)) as im:
+        im = im.convert("L")
+        im.thumbnail((size, size))
+        return np.asarray(im)
+
+
+def plot_qa_gallery(items: Sequence[QAItem], ncol: int = 4) -> plt.Figure:
+    """One QA pair per topic: the image(s), the question, the lettered options and the gold answer (Fig. 1e)."""
+    nrow = int(np.ceil(len(items) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.1 * ncol, 3.6 * nrow), squeeze=False)
+    for ax, it in zip(axes.flat, items):
+        thumbs = [_thumb(p, 140) for p in it.images[:4]]
+        h = max(t.shape[0] for t in thumbs)
+        row = np.concatenate([np.pad(t, ((0, h - t.shape[0]), (0, 4))) for t in thumbs], axis=1)
+        ax.imshow(row, cmap="gray", vmin=0, vmax=255)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        opts = ", ".join(f"{chr(65 + i)}: {o}" for i, o in enumerate(it.options))
+        text = f"{it.topic_label} [{it.dataset}]\nQ: {it.question}\n{opts}\nAnswer: {', '.join(it.answer)}"
+        ax.set_title("\n".join(textwrap.fill(line, 44) for line in text.split("\n")), fontsize=6, loc="left")
+    for ax in list(axes.flat)[len(items):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_image_grid(paths: Sequence[str], captions: Sequence[str], ncol: int = 6, title: str = "") -> plt.Figure:
+    """A labelled grid of images: lets a reader check that what is labelled is what is visible."""
+    nrow = int(np.ceil(len(paths) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(1.9 * ncol, 2.2 * nrow), squeeze=False)
+    for ax, path, cap in zip(axes.flat, paths, captions):
+        ax.imshow(_thumb(path, 200), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(cap, fontsize=6)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in list(axes.flat)[len(paths):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
