@@ -42,14 +42,14 @@ def assign_splits(records: Iterable[Record], family_of: dict[str, str], seed: in
     for key in sizes:
         by_family[key[0]].append(key)
 
-    out: dict[tuple[str, str], str] = {}
-    for family, keys in sorted(by_family.items()):
-        # stratum = the patient's most common signature; order strata, then patients by a seeded hash
-        def order(key: tuple[str, str]) -> tuple[str, float]:
-            sigs = signatures[key]
-            stratum = max(sorted(set(sigs)), key=sigs.count)
-            return stratum, stable_fraction(seed, key[0], key[1])
+    def order(key: tuple[str, str]) -> tuple[str, float]:
+        # stratum = the patient's most common signature; strata in order, patients by a seeded hash
+        sigs = signatures[key]
+        stratum = max(sorted(set(sigs)), key=sigs.count)
+        return stratum, stable_fraction(seed, key[0], key[1])
 
+    out: dict[tuple[str, str], str] = {}
+    for _family, keys in sorted(by_family.items()):
         counts = dict.fromkeys(fractions, 0.0)
         total = 0
         for key in sorted(keys, key=order):
