@@ -6,6 +6,7 @@
     mammovqa train ...                               fine-tune (LoRA recipe, tiny VLM, closed-set baselines)
     mammovqa stats ...                               significance, equivalence, CIs, robustness
     mammovqa report ...                              report generation (AMRG)
+    mammovqa stage zero-shot|finetune|closed-set|circular   the expensive steps `make` runs
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ AREAS = (
     ("mammovqa.train.cli", "train: fine-tuning and closed-set baselines"),
     ("mammovqa.stats.cli", "stats: tests against random guess, CIs, paired comparisons"),
     ("mammovqa.report.cli", "report: report generation data, training, metrics"),
+    ("mammovqa.pipeline", "stage: run an expensive pipeline step (what make calls)"),
 )
 
 

@@ -7,7 +7,7 @@ the prompts it will be evaluated with.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -24,24 +24,32 @@ def target_text(item: QAItem) -> str:
     return ", ".join(item.answer)
 
 
-def user_messages(item: QAItem, n_images: int) -> list[dict[str, Any]]:
+def user_messages(prompt: str, n_images: int) -> list[dict[str, Any]]:
     content: list[dict[str, Any]] = [{"type": "image"} for _ in range(n_images)]
-    content.append({"type": "text", "text": item_prompt(item)})
+    content.append({"type": "text", "text": prompt})
     return [{"role": "user", "content": content}]
 
 
-def load_images(item: QAItem, max_images: int) -> list[Image.Image]:
+def load_images(item: Any, max_images: int) -> list[Image.Image]:
     return [Image.open(resolve(p)).convert("RGB") for p in item.images[:max_images]]
 
 
 class VQADataset(torch.utils.data.Dataset):
-    """Tokenised examples built lazily (images decoded per access: memory stays flat for large splits)."""
+    """Tokenised examples built lazily (images decoded per access: memory stays flat for large splits).
 
-    def __init__(self, items: Sequence[QAItem], processor: Any, max_images: int = 4, max_length: int = 2048):
+    Any example type works as long as it has ``images``; ``prompt_fn``/``target_fn`` give the user turn and the
+    supervised assistant turn (defaults: the protocol prompt and the gold option text). Report generation uses
+    the same class with a report prompt and the reference report as target.
+    """
+
+    def __init__(self, items: Sequence[Any], processor: Any, max_images: int = 4, max_length: int = 2048,
+                 prompt_fn: Callable[[Any], str] = item_prompt, target_fn: Callable[[Any], str] = target_text):
         self.items = list(items)
         self.processor = processor
         self.max_images = max_images
         self.max_length = max_length
+        self.prompt_fn = prompt_fn
+        self.target_fn = target_fn
 
     def __len__(self) -> int:
         return len(self.items)
@@ -49,10 +57,10 @@ class VQADataset(torch.utils.data.Dataset):
     def __getitem__(self, idx: int) -> dict[str, torch.Tensor]:
         item = self.items[idx]
         images = load_images(item, self.max_images)
-        messages = user_messages(item, len(images))
+        messages = user_messages(self.prompt_fn(item), len(images))
         tpl = self.processor.apply_chat_template
         prompt = tpl(messages, add_generation_prompt=True, tokenize=False)
-        full = tpl(messages + [{"role": "assistant", "content": [{"type": "text", "text": target_text(item)}]}],
+        full = tpl(messages + [{"role": "assistant", "content": [{"type": "text", "text": self.target_fn(item)}]}],
                    tokenize=False)
         enc_full = self.processor(text=[full], images=images, return_tensors="pt")
         n_prompt = self.processor(text=[prompt], images=images, return_tensors="pt")["input_ids"].shape[1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -95,8 +95,13 @@ def count_parameters(model: Any) -> dict[str, int]:
 
 def train_vlm(recipe: Recipe, train_items: Sequence[QAItem], val_items: Sequence[QAItem], model_path: Path,
               out_dir: Path, seed: int = 0, epochs: float | None = None, max_steps: int = -1,
-              resume: bool = True, max_images: int = 4, eval_max_items: int = 256) -> TrainResult:
-    """Train and save ``out_dir/final`` (full model or adapter + processor) and ``out_dir/log_history.csv``."""
+              resume: bool = True, max_images: int = 4, eval_max_items: int = 256,
+              prompt_fn: Callable[[Any], str] | None = None, target_fn: Callable[[Any], str] | None = None) -> TrainResult:
+    """Train and save ``out_dir/final`` (full model or adapter + processor) and ``out_dir/log_history.csv``.
+
+    ``train_items`` are QA items by default; any objects with ``images`` work with ``prompt_fn``/``target_fn``
+    (report generation passes report examples with a report prompt and the reference report as target).
+    """
     from transformers import TrainingArguments, set_seed
 
     if not train_items:
@@ -106,8 +111,9 @@ def train_vlm(recipe: Recipe, train_items: Sequence[QAItem], val_items: Sequence
     out_dir.mkdir(parents=True, exist_ok=True)
     model, processor = load_for_training(Path(model_path), recipe)
     tok = processor.tokenizer
-    train_ds = VQADataset(train_items, processor, max_images, recipe.max_length)
-    val_ds = VQADataset(list(val_items)[:eval_max_items], processor, max_images, recipe.max_length)
+    fns = {k: v for k, v in (("prompt_fn", prompt_fn), ("target_fn", target_fn)) if v is not None}
+    train_ds = VQADataset(train_items, processor, max_images, recipe.max_length, **fns)
+    val_ds = VQADataset(list(val_items)[:eval_max_items], processor, max_images, recipe.max_length, **fns)
     use_cpu = not torch.cuda.is_available()
     args = TrainingArguments(
         output_dir=str(out_dir), per_device_train_batch_size=recipe.per_device_batch_size,

@@ -1,0 +1,172 @@
+"""The expensive steps of the pipeline, each writing result files that the notebooks only read.
+
+    zero-shot   baselines + every registered model whose weights are present (+ the tiny VLM as an
+                untrained architecture check) on the test and external splits
+    finetune    train the CPU default (or a given recipe), then predict with the fine-tuned model
+    closed-set  R50/DINOv2 probes and ViLT heads, predictions on test and external
+    circular    option-order robustness: every cyclic rotation of the options, for chosen models
+
+Why a module rather than notebook cells: these steps run for minutes to days (on GPUs); Make runs each once
+into files, so restyling a figure never re-runs a model (one producer per artifact).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import get_profile
+from .io import write_json_atomic
+from .paths import LOCAL_MODELS_DIR, RunPaths, safe_name
+from .qa.items import QAItem, read_items
+from .seeding import stable_fraction
+
+EVAL_SPLITS = ("test", "external")
+BASELINES = ("random", "prior", "first-option")
+TINY_ID = "tiny-vlm"
+FINETUNED_ID = "tiny-vlm-mammo"
+
+
+def groups(items: Sequence[QAItem], splits: Sequence[str] = EVAL_SPLITS) -> dict[tuple[str, str], list[QAItem]]:
+    """Items per (split, level): one prediction file each."""
+    out: dict[tuple[str, str], list[QAItem]] = {}
+    for it in items:
+        if it.split in splits:
+            out.setdefault((it.split, it.level), []).append(it)
+    return out
+
+
+def cap_items(items: list[QAItem], cap: int | None, seed: int) -> list[QAItem]:
+    """A seeded, order-independent subset (profiles cap slow model runs; baselines always see every item)."""
+    if not cap or len(items) <= cap:
+        return items
+    return sorted(items, key=lambda it: stable_fraction(seed, "eval-subset", it.id))[:cap]
+
+
+def ensure_tiny_vlm() -> Path:
+    from .models.tiny import build_tiny_vlm
+
+    path = LOCAL_MODELS_DIR / TINY_ID
+    if not (path / "config.json").exists():
+        build_tiny_vlm(path, seed=0)
+    return path
+
+
+def run_baselines(run: RunPaths, items: list[QAItem]) -> list[str]:
+    from .eval.baselines import model_id, run_baseline
+
+    train = [it for it in items if it.split == "train"]
+    for (split, level), sel in sorted(groups(items).items()):
+        for name in BASELINES:
+            run_baseline(name, sel, run.predictions(model_id(name), split, level), seed=run.seed, train_items=train)
+    return [model_id(n) for n in BASELINES]
+
+
+def run_model(run: RunPaths, model_id: str, items: list[QAItem], cap: int | None, model_path: Path | None = None,
+              batch_size: int = 16, max_new_tokens: int = 16) -> dict[str, Any]:
+    from .models.predict import load_model, predict
+
+    model = load_model(model_id, max_new_tokens=max_new_tokens, seed=run.seed, model_path=model_path)
+    out = {}
+    for (split, level), sel in sorted(groups(items).items()):
+        sel = cap_items(sel, cap, run.seed)
+        out[f"{split}_{level}"] = predict(model_id, sel, run.predictions(model_id, split, level), model=model,
+                                          batch_size=batch_size, max_new_tokens=max_new_tokens, seed=run.seed,
+                                          progress=True)
+    return out
+
+
+def zero_shot(run: RunPaths) -> dict[str, Any]:
+    """Baselines, every available registered zero-shot model, and the tiny VLM (architecture check)."""
+    from .models.registry import availability, load_models
+
+    profile = get_profile(run.profile)
+    items = read_items(run.qa_items)
+    manifest: dict[str, Any] = {"run": [], "skipped": {}, "baselines": run_baselines(run, items)}
+    for spec in load_models().values():
+        if spec.role != "zero-shot":
+            continue
+        ok, where = availability(spec)
+        if not ok:
+            manifest["skipped"][spec.id] = {"name": spec.name, "reason": where}
+            continue
+        manifest["run"].append({"id": spec.id, "name": spec.name, "weights": where,
+                                "summary": run_model(run, spec.id, items, profile.max_eval_items)})
+    tiny = ensure_tiny_vlm()
+    manifest["architecture_check"] = {"id": TINY_ID, "note": "random-init tiny VLM: an untrained architecture check, "
+                                      "not a result", "summary": run_model(run, TINY_ID, items, profile.max_eval_items,
+                                                                          model_path=tiny)}
+    write_json_atomic(run.results / "predictions" / "zero_shot_manifest.json", manifest)
+    return manifest
+
+
+def finetune(run: RunPaths, recipe: str = "tiny_cpu.yaml") -> dict[str, Any]:
+    from .train.pipeline import finetune as train
+
+    ensure_tiny_vlm()
+    entry = train(recipe, run.source, run.profile, run.seed)
+    profile = get_profile(run.profile)
+    items = read_items(run.qa_items)
+    entry["predict"] = run_model(run, entry["id"], items, profile.max_eval_items, model_path=Path(entry["path"]))
+    write_json_atomic(run.train / entry["id"] / "predict_summary.json", entry["predict"])
+    return entry
+
+
+def closed_set(run: RunPaths) -> dict[str, Any]:
+    from .train.closed_set import run_closed_set
+
+    return run_closed_set(run, seed=run.seed)
+
+
+def circular(run: RunPaths, models: Sequence[str] = (FINETUNED_ID, "baseline/random", "baseline/first-option"),
+             max_base_items: int = 400) -> dict[str, Any]:
+    """Re-ask test items under every cyclic rotation of their options (MMBench CircularEval)."""
+    from .eval.baselines import run_baseline
+    from .stats.robustness import rotate_items
+    from .train.pipeline import finetuned_model_file
+
+    items = [it for it in read_items(run.qa_items) if it.split == "test" and it.level == "image"]
+    base = cap_items(items, max_base_items, run.seed)
+    rotated = rotate_items(base)
+    out: dict[str, Any] = {"base_items": len(base), "rotated_items": len(rotated), "models": {}}
+    for model_id in models:
+        path = run.results / "predictions" / safe_name(model_id) / "test_image_circular.jsonl"
+        if model_id.startswith("baseline/"):
+            run_baseline(model_id.split("/", 1)[1], rotated, path, seed=run.seed)
+            out["models"][model_id] = str(path)
+            continue
+        entry_file = finetuned_model_file(run, model_id)
+        if not entry_file.exists():
+            out["models"][model_id] = f"skipped: {entry_file} not found (run the finetune stage first)"
+            continue
+        from .models.predict import load_model, predict
+
+        entry = json.loads(entry_file.read_text())
+        model = load_model(model_id, max_new_tokens=16, seed=run.seed, model_path=entry["path"])
+        predict(model_id, rotated, path, model=model, batch_size=16, seed=run.seed)
+        out["models"][model_id] = str(path)
+    write_json_atomic(run.results / "predictions" / "circular_manifest.json", out)
+    return out
+
+
+STAGES = {"zero-shot": zero_shot, "finetune": finetune, "closed-set": closed_set, "circular": circular}
+
+
+def _cli(args: argparse.Namespace) -> int:
+    run = RunPaths(args.source, args.profile, args.seed)
+    result = STAGES[args.stage](run)
+    print(json.dumps(result, indent=1, default=str)[:4000])
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("stage", help="run an expensive pipeline step (what `make` calls)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("stage", choices=sorted(STAGES))
+    p.add_argument("--source", default="phantom")
+    p.add_argument("--profile", default="default")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cli)
