@@ -39,9 +39,10 @@ def real_records(run: RunPaths, profile: Profile, workers: int) -> tuple[list[Re
     from .sources import get_reader
     from .sources.base import available_datasets
 
-    present, absent = available_datasets()
+    found = available_datasets()
+    present, absent = found["present"], found["absent"]
     for name, info in absent.items():
-        print(f"[data] {name}: not configured or not found ({info})", file=sys.stderr)
+        print(f"[data] {name} absent ({info['reason']}): {info['link']} — access: {info['access']}", file=sys.stderr)
     if not present:
         raise MammoVQAError("SOURCE=real but no dataset folder is configured: copy data_manifest/local.example.yaml "
                             "to data_manifest/local.yaml and set the folders of the datasets you have")

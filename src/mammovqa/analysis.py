@@ -1,0 +1,131 @@
+"""Read a run's prediction files and turn them into scored items and metrics tables (stages 2 to 5).
+
+Why one module: the zero-shot, fine-tuning, external and significance notebooks all need "every model's
+scored items for these splits", with the same model labels and categories; computing it in one place keeps
+their numbers identical. Scoring is cheap (seconds), so notebooks re-score from the prediction files rather
+than caching a second copy of the decisions.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from .eval.metrics import metrics_table
+from .eval.scoring import score_items
+from .paths import RunPaths
+from .predictions import read_predictions
+from .qa.items import QAItem, read_items
+
+CATEGORY_ORDER = ("fine-tuned", "closed-set", "zero-shot", "architecture check", "baseline")
+CLOSED_SET = ("r50-mammo", "dinov2-mammo", "vilt-mammo", "vilt-mammo-expert")
+
+
+def category(model: str) -> str:
+    if model.startswith("baseline/"):
+        return "baseline"
+    if model in CLOSED_SET:
+        return "closed-set"
+    if model.endswith("-mammo"):
+        return "fine-tuned"
+    if model == "tiny-vlm":
+        return "architecture check"
+    return "zero-shot"
+
+
+@lru_cache(maxsize=4)
+def _items(path: str, mtime: float) -> tuple[QAItem, ...]:
+    return tuple(read_items(path))
+
+
+def load_items(run: RunPaths) -> list[QAItem]:
+    return list(_items(str(run.qa_items), run.qa_items.stat().st_mtime))
+
+
+def prediction_files(run: RunPaths, splits: Sequence[str] = ("test", "external"),
+                     suffix: str = "") -> dict[tuple[str, str, str], Path]:
+    """{(model id, split, level): path} for every prediction file of the run (``suffix`` e.g. '_circular')."""
+    root = run.results / "predictions"
+    out = {}
+    for path in sorted(root.glob(f"*/*{suffix}.jsonl")):
+        stem = path.stem[: len(path.stem) - len(suffix)] if suffix else path.stem
+        if "_" not in stem or (not suffix and stem.endswith("_circular")):
+            continue
+        split, level = stem.split("_", 1)
+        if split not in splits:
+            continue
+        model = read_predictions(path).provenance.get("model_id") or path.parent.name.replace("__", "/")
+        out[(model, split, level)] = path
+    return out
+
+
+def score_run(run: RunPaths, matchers: Sequence[str] = ("strict", "official"), splits: Sequence[str] = ("test", "external"),
+              models: Iterable[str] | None = None, evaluated_only: bool = True) -> pd.DataFrame:
+    """Per-item scores of every model (or the given ones) for the splits and matchers.
+
+    ``evaluated_only``: profiles may cap slow models to a seeded subset of items; then only the items that model
+    was asked are scored (the subset is recorded in its prediction file), and comparisons must pair items.
+    """
+    items = load_items(run)
+    by_key: dict[tuple[str, str], list[QAItem]] = {}
+    for it in items:
+        by_key.setdefault((it.split, it.level), []).append(it)
+    wanted = set(models) if models is not None else None
+    frames = []
+    for (model, split, level), path in prediction_files(run, splits).items():
+        if wanted is not None and model not in wanted:
+            continue
+        preds = read_predictions(path)
+        sel = by_key.get((split, level), [])
+        if evaluated_only:
+            sel = [it for it in sel if it.id in preds.rows]
+        for matcher in matchers:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                df = score_items(sel, preds, matcher, model=model)
+            frames.append(df)
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    out["category"] = out["model"].map(category)
+    return out
+
+
+def metrics(scored: pd.DataFrame) -> pd.DataFrame:
+    table = metrics_table(scored.drop(columns=["category"], errors="ignore"))
+    table.insert(1, "category", table["model"].map(category))
+    return table
+
+
+def topic_rows(table: pd.DataFrame, split: str = "test", level: str | None = "image", matcher: str = "strict") -> pd.DataFrame:
+    """Per-topic rows (pooled over datasets) for one split/level/matcher."""
+    sel = (table["split"] == split) & (table["dataset"] == "all") & (table["topic"] != "all") & (table["matcher"] == matcher)
+    if level:
+        sel &= table["level"] == level
+    return table[sel].reset_index(drop=True)
+
+
+def overall_rows(table: pd.DataFrame, matcher: str = "strict") -> pd.DataFrame:
+    sel = (table["topic"] == "all") & (table["dataset"] == "all") & (table["matcher"] == matcher)
+    return table[sel].reset_index(drop=True)
+
+
+def best_model(table: pd.DataFrame, cat: str, split: str = "test", level: str = "image", matcher: str = "strict") -> str | None:
+    rows = overall_rows(table, matcher)
+    rows = rows[(rows["category"] == cat) & (rows["split"] == split) & (rows["level"] == level)]
+    if rows.empty:
+        return None
+    return str(rows.sort_values(["weighted_accuracy", "model"], ascending=[False, True]).iloc[0]["model"])
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text()) if Path(path).exists() else {}
