@@ -1,0 +1,577 @@
+"""Build the manuscript (PDF and HTML) of one run from its figures, tables and variable files.
+
+Why a module and not only ``quarto render paper``: the manuscript must be rebuilt for any run
+(source x profile x seed) without hand edits, every number in the text must come from a stage's
+variable file, and the build must work where Quarto cannot be installed. So the renderer
+
+1. prepares ``paper/_build/<run>/``: the manuscript with every ``{{< var >}}`` and ``{{< include >}}``
+   shortcode resolved, the data-source note appended to every caption, a data notice under the title
+   for phantom runs, and the run's figures and tables copied next to it (Quarto needs static paths);
+2. renders it with ``quarto render`` when Quarto is on PATH, otherwise with pandoc (from
+   ``pypandoc_binary``) -> typst (the ``typst`` package) for the PDF and pandoc -> standalone HTML,
+   using ``paper/filters/crossref.lua`` for figure and table cross-references;
+3. checks the outputs: every figure embedded, no unresolved reference or citation, and no number in
+   the prose that has no source in the variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+import time
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import MammoVQAError
+from .io import atomic_path, write_text_atomic
+from .outputs import PHANTOM_NOTE, data_note, read_variables
+from .paths import PAPER_DIR, RunPaths
+
+# ------------------------------------------------------------------ what the stages must produce
+# One place for the lead to align the stages with the manuscript; edit freely. A stem listed here
+# but not used in the .qmd is reported by `unused_expectations`, one used but not listed is fine.
+
+REQUIRED_FIGURES: list[str] = [
+    "dataset_composition", "label_distribution", "qa_gallery", "phantom_gallery",
+    "zero_shot_weighted_accuracy", "matcher_disagreement", "training_curves", "finetune_vs_zero_shot",
+    "confusion_matrices", "external_vs_internal", "significance_forest", "abs_vs_weighted",
+    "balance_vs_gap", "breast_vs_finding", "position_bias", "report_metrics", "birads_confusion",
+    "real_dicom_masking",
+]
+REQUIRED_TABLES: list[str] = [
+    "dataset_composition", "zero_shot_metrics", "finetune_metrics", "external_metrics", "significance",
+    "power", "report_metrics", "published_vs_reproduced",
+]
+#: Stage prefixes of variables (``<stage>_<name>``) the manuscript reads; protocol_/published_ are the
+#: paper's own (``paper/protocol_vars.yaml``, ``paper/published.yaml``), data_source_note is derived.
+VARIABLE_STAGES: tuple[str, ...] = ("stats", "zeroshot", "finetune", "external", "significance", "report")
+
+FIGURE_SUFFIX = ".png"
+#: Numbers allowed in prose without a variable. Kept empty on purpose: protocol constants live in
+#: ``paper/protocol_vars.yaml`` so that they, too, have one written source.
+ALLOWED_NUMBERS: frozenset[str] = frozenset()
+
+# ------------------------------------------------------------------ patterns
+_VAR = re.compile(r"\{\{<\s*var\s+([^\s>]+)\s*>\}\}")
+_INCLUDE = re.compile(r"\{\{<\s*include\s+([^\s>]+)\s*>\}\}")
+_ANY_SHORTCODE = re.compile(r"\{\{<.*?>\}\}", re.S)
+_BRACKETED = r"(?:[^\[\]]|\[[^\[\]]*\])*"  # caption text with at most one level of nested brackets
+_FIGURE = re.compile(r"!\[(" + _BRACKETED + r")\]\((figures/[^)\s]+)\)(\{[^}]*\})?")
+_TABLE_CAPTION = re.compile(r"^(:[ \t]+)(.*?)([ \t]*\{#tbl-[^}]*\})[ \t]*$", re.M)
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*\n", re.S)
+# A number: not glued to a word, path or name on its left (Qwen2.5-VL, BLIP-2, ViT-B/14), nor a letter
+# on its right (7B, 4a); signs, thousands separators, decimals and exponents belong to the number.
+_NUMBER = re.compile(r"(?<![\w./\\])(?<!\w-)(?<!\w\u2212)[-\u2212+]?\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w])")
+
+
+class PaperError(MammoVQAError):
+    """The manuscript cannot be built as asked; the message lists everything at fault at once."""
+
+
+@dataclass
+class Prepared:
+    """A build directory ready for rendering, and what went into it."""
+
+    build_dir: Path
+    qmd: Path
+    figures: dict[str, Path] = field(default_factory=dict)  # figure id (fig-x) -> file in build_dir
+    tables: list[str] = field(default_factory=list)  # table ids (tbl-x)
+    missing: list[str] = field(default_factory=list)  # what allow_missing replaced by placeholders
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ variables
+
+
+def load_protocol_vars(path: Path) -> dict[str, str]:
+    """Protocol constants (PROTOCOL.md) quoted in the text; values are strings, exactly as printed."""
+    if not path.exists():
+        return {}
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    bad = [k for k in raw if not str(k).startswith("protocol_")]
+    if bad:
+        raise PaperError(f"{path}: protocol variables must start with 'protocol_': {bad}")
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def load_published(path: Path) -> dict[str, dict[str, Any]]:
+    """The published headline numbers, keyed by quantity; each entry has value, label, unit and source."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    sources = raw.get("sources", {})
+    out: dict[str, dict[str, Any]] = {}
+    for key, entry in (raw.get("quantities") or {}).items():
+        if entry.get("source") not in sources:
+            raise PaperError(f"{path}: quantity {key!r} names unknown source {entry.get('source')!r}")
+        out[str(key)] = {**entry, "source_text": sources[entry["source"]]}
+    return out
+
+
+def published_variables(path: Path) -> dict[str, str]:
+    """Published numbers as manuscript variables ``published_<key>``, printed as the paper printed them."""
+    if not path.exists():
+        return {}
+    return {f"published_{k}": str(e.get("text", e["value"])) for k, e in load_published(path).items()}
+
+
+def collect_variables(run: RunPaths, paper_dir: Path = PAPER_DIR) -> dict[str, str]:
+    """Every variable the text may use: stage files, protocol constants, published numbers, data note.
+
+    A name defined twice is an error, because then the text would have two sources for one number.
+    """
+    parts = {
+        "stage files": read_variables(run),
+        "protocol_vars.yaml": load_protocol_vars(paper_dir / "protocol_vars.yaml"),
+        "published.yaml": published_variables(paper_dir / "published.yaml"),
+    }
+    merged: dict[str, str] = {}
+    clashes: list[str] = []
+    for origin, values in parts.items():
+        for k, v in values.items():
+            if k in merged:
+                clashes.append(f"{k} ({origin})")
+            merged[k] = v
+    if clashes:
+        raise PaperError(f"variables defined more than once: {sorted(clashes)}")
+    merged.setdefault("data_source_note", data_note(run.source))
+    return merged
+
+
+def substitute_variables(text: str, variables: dict[str, str], allow_missing: bool = False) -> tuple[str, list[str]]:
+    """Replace every ``{{< var name >}}``; an unknown name is an error unless ``allow_missing``."""
+    missing = sorted({m.group(1) for m in _VAR.finditer(text) if m.group(1) not in variables})
+    if missing and not allow_missing:
+        raise PaperError(f"unknown manuscript variable(s): {missing}")
+
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return variables[name] if name in variables else f"**[missing variable: {name.replace('_', '-')}]**"
+
+    return _VAR.sub(repl, text), missing
+
+
+# ------------------------------------------------------------------ numbers without a source
+
+
+def _number_key(token: str) -> str:
+    return token.replace("\u2212", "-").replace(",", "").lstrip("+")
+
+
+def _prose_only(text: str) -> str:
+    """Drop everything that is not prose: markup, paths, citations, cross-references, tables."""
+    m = _FRONT_MATTER.match(text)
+    if m:
+        meta = yaml.safe_load(m.group(1)) or {}
+        kept = [str(meta.get(k, "")) for k in ("title", "subtitle", "abstract")]
+        text = "\n\n".join(kept) + "\n\n" + text[m.end():]
+    steps = [
+        (r"<!--.*?-->", ""), (r"```.*?```", ""), (r"`[^`\n]*`", ""),
+        (r"\]\([^)]*\)", "]"),  # link and image targets
+        (r"\{[#.][^}]*\}|\{[^}\n]*=[^}\n]*\}", ""),  # attributes {#fig-x width=...}
+        (r"\[[^\[\]]*@[^\[\]]*\]", ""), (r"@[\w:.#$%&+?<>~/-]+", ""),  # citations and cross-refs
+        (r"https?://\S+", ""), (r"(?m)^[ \t]*[|+].*$", ""),  # URLs, table rows
+        (r"\b(?:Figures?|Tables?|Sections?|Fig\.)\s+\d+", ""),
+        (r"(?m)^#+[ \t]+[\d.]+", "#"), (r"\*\*\[missing variable: [^\]]*\]\*\*", ""),
+    ]
+    for pattern, repl in steps:
+        text = re.sub(pattern, repl, text, flags=re.S)
+    return text
+
+
+def check_numbers_traceable(rendered_text: str, variables: dict[str, str],
+                            allowed: frozenset[str] = ALLOWED_NUMBERS) -> list[str]:
+    """Every number in the prose that does not occur in any variable value (hand-typed numbers).
+
+    Why: a number typed into the manuscript silently goes stale when a stage is re-run; a number that
+    came from a variable file cannot. Figure/table/section numbering, citations, markup and Markdown
+    tables (whose numbers come from the stages' table files) are excluded. Returns the offending
+    numbers with their context, empty when every number is traceable. Limitation: a hand-typed number
+    that happens to equal some variable's value passes.
+    """
+    known: set[str] = set(allowed)
+    for value in variables.values():
+        for tok in _NUMBER.findall(str(value)):
+            key = _number_key(tok)
+            known.update({key, key.lstrip("-")})
+    prose = _prose_only(rendered_text)
+    problems = []
+    for m in _NUMBER.finditer(prose):
+        key = _number_key(m.group(0))
+        if key not in known and key.lstrip("-") not in known:
+            context = " ".join(prose[max(0, m.start() - 40): m.end() + 40].split())
+            problems.append(f"{m.group(0)!r} in '...{context}...'")
+    return problems
+
+
+# ------------------------------------------------------------------ preparing the build directory
+
+
+def _placeholder_png(path: Path, text: str) -> None:
+    """A visible grey box saying what is missing, so numbering and cross-references still work."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (900, 300), (235, 235, 235))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([4, 4, 895, 295], outline=(183, 28, 28), width=6)
+    draw.multiline_text((30, 110), text, fill=(183, 28, 28), font_size=28)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
+
+
+def _fig_id(attrs: str | None) -> str | None:
+    m = re.search(r"#(fig-[\w-]+)", attrs or "")
+    return m.group(1) if m else None
+
+
+def _with_note(caption: str, note: str) -> str:
+    caption = caption.strip()
+    if not note or note in caption:
+        return caption
+    return f"{caption}{'' if caption.endswith(('.', '!', '?')) else '.'} {note}"
+
+
+def _resolve_figures(text: str, run: RunPaths, build: Path, note: str, allow_missing: bool,
+                     missing: list[str]) -> tuple[str, dict[str, Path]]:
+    figures: dict[str, Path] = {}
+
+    def repl(m: re.Match[str]) -> str:
+        caption, rel, attrs = m.group(1), m.group(2), m.group(3) or ""
+        src = run.figures / Path(rel).relative_to("figures")
+        dst = build / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.exists():
+            shutil.copyfile(src, dst)
+        else:
+            missing.append(f"figure {src}")
+            if allow_missing:
+                _placeholder_png(dst, f"MISSING FIGURE\n{src.name}\n(not produced by the stages)")
+                caption = f"[PLACEHOLDER: {src.name} missing] {caption}"
+        fid = _fig_id(attrs)
+        if fid:
+            figures[fid] = dst
+        return f"![{_with_note(caption, note)}]({rel}){attrs}"
+
+    return _FIGURE.sub(repl, text), figures
+
+
+def _resolve_includes(text: str, run: RunPaths, source_dir: Path, allow_missing: bool,
+                      missing: list[str]) -> str:
+    """Expand ``{{< include path >}}``; ``tables/<stem>.md`` comes from the run's table folder."""
+
+    def repl(m: re.Match[str]) -> str:
+        rel = m.group(1)
+        src = run.tables / Path(rel).relative_to("tables") if rel.startswith("tables/") else source_dir / rel
+        if src.exists():
+            return src.read_text(encoding="utf-8").rstrip("\n")
+        missing.append(f"table {src}" if rel.startswith("tables/") else f"include {src}")
+        return f"| MISSING TABLE |\n|:---|\n| {src.name} was not produced by the stages |"
+
+    return _INCLUDE.sub(repl, text)
+
+
+def _front_matter(text: str) -> tuple[dict[str, Any], str]:
+    m = _FRONT_MATTER.match(text)
+    if not m:
+        return {}, text
+    return yaml.safe_load(m.group(1)) or {}, text[m.end():]
+
+
+def _phantom_block(note: str) -> str:
+    return (
+        '::: {.callout-warning .data-notice title="Data notice: synthetic phantom data"}\n'
+        f"{note} Every image, number, figure and table in this document was computed from synthetic "
+        "phantom images generated by the pipeline itself. They exercise the pipeline end to end; they say "
+        "nothing about real mammograms or about any model's clinical ability.\n:::\n\n"
+    )
+
+
+def prepare(run: RunPaths, source_qmd: Path | None = None, allow_missing: bool = False,
+            paper_dir: Path = PAPER_DIR) -> Prepared:
+    """Write ``run.paper_build`` with a fully resolved manuscript and its figures, tables and assets."""
+    source_qmd = Path(source_qmd or paper_dir / "index.qmd")
+    build = run.paper_build
+    for sub in ("figures", "tables"):
+        shutil.rmtree(build / sub, ignore_errors=True)  # generated here only: stale files must not survive
+    build.mkdir(parents=True, exist_ok=True)
+    variables = collect_variables(run, paper_dir)
+    note = variables["data_source_note"]
+    missing: list[str] = []
+
+    text = source_qmd.read_text(encoding="utf-8")
+    text, missing_vars = substitute_variables(text, variables, allow_missing=True)  # report all at the end
+    missing += [f"unknown manuscript variable {v}" for v in missing_vars]
+    untraced = check_numbers_traceable(text, variables)
+    if untraced:
+        raise PaperError(f"{source_qmd}: number(s) in the text with no source in the variables: {untraced}")
+    text = _resolve_includes(text, run, source_qmd.parent, allow_missing, missing)
+    text, figures = _resolve_figures(text, run, build, note, allow_missing, missing)
+    text = _TABLE_CAPTION.sub(lambda m: f"{m.group(1)}{_with_note(m.group(2), note)}{m.group(3)}", text)
+    leftover = sorted(set(_ANY_SHORTCODE.findall(text)))
+    if leftover:
+        raise PaperError(f"{source_qmd}: unsupported shortcode(s): {leftover}")
+    if missing and not allow_missing:
+        raise PaperError("the manuscript needs variables or files the stages did not produce:\n  "
+                         + "\n  ".join(missing))
+
+    meta, body = _front_matter(text)
+    if run.source == "phantom" or note == PHANTOM_NOTE:
+        meta["subtitle"] = f"Data notice: {note}"
+        body = "\n" + _phantom_block(note) + body.lstrip("\n")
+    meta.setdefault("bibliography", "references.bib")
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1_000_000)
+    qmd = build / "index.qmd"
+    write_text_atomic(qmd, f"---\n{front}---\n{body}")
+    for asset in ("references.bib", "_quarto.yml"):
+        if (paper_dir / asset).exists():
+            shutil.copyfile(paper_dir / asset, build / asset)
+    write_text_atomic(build / "_variables.yml", yaml.safe_dump(variables, sort_keys=True, allow_unicode=True))
+    write_text_atomic(build / "MISSING.txt", "".join(f"{m}\n" for m in missing))
+    tables = sorted(set(re.findall(r"\{#(tbl-[\w-]+)", text)))
+    return Prepared(build, qmd, figures, tables, missing, variables)
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def pandoc_path() -> str:
+    """pandoc from PATH if present, else the one inside pypandoc_binary (a pinned dependency)."""
+    import pypandoc
+
+    return pypandoc.get_pandoc_path()
+
+
+def _run_pandoc(args: list[str], cwd: Path) -> None:
+    """Run pandoc; any warning (unresolved citation, missing resource) is an error."""
+    proc = subprocess.run([pandoc_path(), *args, "--wrap=none", "--fail-if-warnings"], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+    if proc.returncode != 0 or "[WARNING]" in proc.stderr:
+        raise PaperError(f"pandoc {' '.join(args)} failed (rc {proc.returncode}):\n{proc.stderr.strip()}")
+
+
+def render_pdf_fallback(prep: Prepared, paper_dir: Path = PAPER_DIR) -> Path:
+    """Markdown -> typst (pandoc + crossref filter) -> PDF (typst). typst itself fails on a dangling ref."""
+    import typst
+
+    build = prep.build_dir
+    typ = build / "paper.typ"
+    _run_pandoc(["index.qmd", "-f", "markdown", "-t", "typst", "-s", "-o", typ.name,
+                 "--lua-filter", str(paper_dir / "filters" / "crossref.lua"),
+                 "--include-in-header", str(paper_dir / "templates" / "header.typ")], cwd=build)
+    pdf = build / "paper.pdf"
+    with atomic_path(pdf) as tmp:
+        try:
+            typst.compile(str(typ), output=str(tmp), root=str(build))
+        except Exception as exc:  # typst raises its own error type with the diagnostics as text
+            raise PaperError(f"typst could not compile {typ}:\n{exc}") from None
+    return pdf
+
+
+def render_html_fallback(prep: Prepared, paper_dir: Path = PAPER_DIR) -> Path:
+    """Markdown -> standalone HTML with images embedded, citeproc citations and numbered cross-refs."""
+    build = prep.build_dir
+    html = build / "paper.html"
+    with atomic_path(html) as tmp:
+        _run_pandoc(["index.qmd", "-f", "markdown", "-t", "html5", "-s", "--embed-resources",
+                     "--lua-filter", str(paper_dir / "filters" / "crossref.lua"),  # before citeproc
+                     "--citeproc", "--metadata", "link-citations=true",
+                     "--css", str(paper_dir / "templates" / "paper.css"), "-o", str(tmp)], cwd=build)
+    return html
+
+
+def render_quarto(prep: Prepared, formats: tuple[str, ...]) -> dict[str, Path]:
+    """``quarto render`` of the prepared build directory (used whenever Quarto is installed)."""
+    out: dict[str, Path] = {}
+    for fmt in formats:
+        to = "typst" if fmt == "pdf" else "html"
+        proc = subprocess.run(["quarto", "render", "index.qmd", "--to", to], cwd=prep.build_dir,
+                              capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            raise PaperError(f"quarto render --to {to} failed:\n{proc.stderr.strip()}")
+        produced = sorted(prep.build_dir.rglob(f"index.{fmt}"), key=lambda p: p.stat().st_mtime)
+        if not produced:
+            raise PaperError(f"quarto render --to {to} produced no index.{fmt} under {prep.build_dir}")
+        target = prep.build_dir / f"paper.{fmt}"
+        shutil.copyfile(produced[-1], target)
+        out[fmt] = target
+    return out
+
+
+# ------------------------------------------------------------------ checks of the outputs
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()[:24]
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise PaperError(f"{path}: figures must be PNG files")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def pdf_images(pdf: Path) -> list[tuple[int, int]]:
+    """(width, height) of every image XObject in a PDF, soft masks (alpha channels) excluded.
+
+    Pure Python on purpose (no PDF library is pinned): typst writes object dictionaries uncompressed;
+    if a PDF packs them into object streams, those are inflated and scanned too.
+    """
+    data = pdf.read_bytes()
+    chunks = [data]
+    for m in re.finditer(rb"/Type\s*/ObjStm.*?stream\r?\n", data, re.S):
+        try:
+            chunks.append(zlib.decompressobj().decompress(data[m.end():]))
+        except zlib.error:
+            continue
+    blob = b"\n".join(chunks)
+    masks = {int(n) for n in re.findall(rb"/SMask\s+(\d+)\s+0\s+R", blob)}
+    images = []
+    for m in re.finditer(rb"(\d+)\s+0\s+obj\s*<<(.*?)>>\s*(?:stream|endobj)", blob, re.S):
+        num, head = int(m.group(1)), m.group(2)
+        if re.search(rb"/Subtype\s*/Image", head) and num not in masks:
+            w, h = re.search(rb"/Width\s+(\d+)", head), re.search(rb"/Height\s+(\d+)", head)
+            if w and h:
+                images.append((int(w.group(1)), int(h.group(1))))
+    return images
+
+
+def check_pdf(pdf: Path, figures: dict[str, Path]) -> list[str]:
+    """Problems with the PDF: absent, not a PDF, or some figure not embedded (matched by pixel size)."""
+    if not pdf.exists() or pdf.read_bytes()[:5] != b"%PDF-":
+        return [f"{pdf} is missing or not a PDF"]
+    have = Counter(pdf_images(pdf))
+    need = Counter(_png_size(p) for p in figures.values())
+    short = need - have
+    if not short:
+        return []
+    names = [f"{fid} ({figures[fid].name} {_png_size(figures[fid])})" for fid in figures
+             if _png_size(figures[fid]) in short]
+    return [f"{pdf}: figures not embedded: {names}"]
+
+
+def check_html(html: Path, figure_ids: list[str], table_ids: list[str]) -> list[str]:
+    """Problems with the HTML: a figure/table not there or not embedded, or an unresolved marker."""
+    if not html.exists():
+        return [f"{html} is missing"]
+    text = html.read_text(encoding="utf-8")
+    problems = [f"{html}: no element with id {i}" for i in [*figure_ids, *table_ids] if f'id="{i}"' not in text]
+    embedded = len(re.findall(r"<img[^>]+src=\"data:image/", text))
+    if embedded < len(figure_ids):
+        problems.append(f"{html}: {embedded} embedded images for {len(figure_ids)} figures")
+    for marker, what in (("??", "unresolved reference"), ("@fig-", "raw cross-reference"),
+                         ("@tbl-", "raw cross-reference"), ("{{&lt;", "unresolved shortcode"),
+                         ("{{<", "unresolved shortcode")):
+        if marker in re.sub(r"<(script|style)\b.*?</\1>", "", text, flags=re.S):
+            problems.append(f"{html}: {what} ({marker!r}) in the text")
+    if re.search(r"<strong>[\w:-]+\?</strong>", text):
+        problems.append(f"{html}: unresolved citation (citeproc's '**key?**' marker)")
+    return problems
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def render(run: RunPaths, formats: tuple[str, ...] = ("pdf", "html"), allow_missing: bool = False,
+           source_qmd: Path | None = None, paper_dir: Path = PAPER_DIR,
+           use_quarto: bool | None = None) -> dict[str, Path]:
+    """Render the manuscript of ``run`` to ``run.paper_build/paper.{pdf,html}`` and check both.
+
+    Missing figures, tables or variables are an error listing all of them, unless ``allow_missing``
+    (tests, drafts), which inserts visible placeholders and records them in ``MISSING.txt``.
+    Returns the written files by format, plus ``"qmd"``, the resolved manuscript.
+    """
+    unknown = set(formats) - {"pdf", "html"}
+    if unknown:
+        raise PaperError(f"unknown format(s) {sorted(unknown)}; use pdf and/or html")
+    prep = prepare(run, source_qmd, allow_missing, paper_dir)
+    if use_quarto is None:
+        use_quarto = shutil.which("quarto") is not None
+    if use_quarto:
+        out = render_quarto(prep, tuple(formats))
+    else:
+        out = {}
+        if "pdf" in formats:
+            out["pdf"] = render_pdf_fallback(prep, paper_dir)
+        if "html" in formats:
+            out["html"] = render_html_fallback(prep, paper_dir)
+    problems: list[str] = []
+    if "pdf" in out:
+        problems += check_pdf(out["pdf"], prep.figures)
+    if "html" in out:
+        problems += check_html(out["html"], sorted(prep.figures), prep.tables)
+    if problems:
+        raise PaperError("rendered manuscript failed its checks:\n  " + "\n  ".join(problems))
+    return {**out, "qmd": prep.qmd}
+
+
+def unused_expectations(source_qmd: Path = PAPER_DIR / "index.qmd") -> dict[str, list[str]]:
+    """REQUIRED_FIGURES / REQUIRED_TABLES entries the manuscript does not use (to keep the lists honest)."""
+    text = source_qmd.read_text(encoding="utf-8")
+    used_figs = {Path(m.group(2)).stem for m in _FIGURE.finditer(text)}
+    used_tabs = {Path(p).stem for p in _INCLUDE.findall(text) if p.startswith("tables/")}
+    return {"figures": [f for f in REQUIRED_FIGURES if f not in used_figs],
+            "tables": [t for t in REQUIRED_TABLES if t not in used_tabs]}
+
+
+# ------------------------------------------------------------------ published vs reproduced
+
+
+def published_vs_reproduced(published_yaml: str | Path, reproduced: dict[str, float], source_label: str):
+    """One row per published headline number: published, reproduced, difference and both sources.
+
+    Why here: the published numbers and their sources live with the manuscript (``paper/published.yaml``);
+    the stage that computes the reproduced values only supplies a dict keyed like that file. A key the
+    file does not know is an error (a typo would otherwise vanish silently); a quantity not reproduced
+    gets NaN, so the table always shows every published claim.
+    """
+    import pandas as pd
+
+    published = load_published(Path(published_yaml))
+    unknown = sorted(set(reproduced) - set(published))
+    if unknown:
+        raise PaperError(f"reproduced values for quantities not in {published_yaml}: {unknown}")
+    rows = []
+    for key, entry in published.items():
+        pub = float(entry["value"])
+        rep = reproduced.get(key)
+        rep_f = float(rep) if rep is not None and not math.isnan(float(rep)) else math.nan
+        rows.append({
+            "quantity": entry.get("label", key), "key": key, "unit": entry.get("unit", ""),
+            "published": pub, "reproduced": rep_f, "difference": rep_f - pub,
+            "published_source": entry["source_text"],
+            "reproduced_source": source_label if not math.isnan(rep_f) else "not reproduced",
+        })
+    return pd.DataFrame(rows, columns=["quantity", "key", "unit", "published", "reproduced", "difference",
+                                       "published_source", "reproduced_source"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mammovqa.paper --source phantom --profile default --seed 0 [--allow-missing]``."""
+    ap = argparse.ArgumentParser(prog="python -m mammovqa.paper", description=__doc__.splitlines()[0])
+    ap.add_argument("--source", default="phantom")
+    ap.add_argument("--profile", default="default")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--formats", nargs="+", default=["pdf", "html"], choices=["pdf", "html"])
+    ap.add_argument("--allow-missing", action="store_true", help="placeholders instead of errors (drafts)")
+    ap.add_argument("--no-quarto", action="store_true", help="use the pandoc/typst fallback even if Quarto exists")
+    args = ap.parse_args(argv)
+    run = RunPaths(args.source, args.profile, args.seed)
+    t0 = time.perf_counter()
+    try:
+        out = render(run, tuple(args.formats), allow_missing=args.allow_missing,
+                     use_quarto=False if args.no_quarto else None)
+    except PaperError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"run": run.name, "seconds": round(time.perf_counter() - t0, 2),
+                      **{k: str(v) for k, v in out.items()}}, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

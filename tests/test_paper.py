@@ -1,0 +1,217 @@
+"""Manuscript build: the real pandoc + typst fallback on a fake run, and the checks that guard it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mammovqa import paper
+from mammovqa.outputs import PHANTOM_NOTE, write_table, write_variables
+from mammovqa.paths import PAPER_DIR, RunPaths
+
+SMALL_QMD = """---
+title: "A small test manuscript"
+abstract: |
+  The benchmark held {{< var stats_n_items >}} items [@lee2017cbisddsm].
+---
+
+# Results
+
+We scored {{< var stats_n_images >}} images with Qwen2.5-VL-7B and BLIP-2 (@fig-alpha, @fig-beta and @fig-gamma);
+@tbl-first and @tbl-second list the metrics. LoRA used rank {{< var protocol_lora_r >}} [@hu2022lora].
+{{< var extra_sentence >}}
+
+![Alpha panel.](figures/alpha.png){#fig-alpha}
+
+![Beta panel](figures/beta.png){#fig-beta}
+
+![Gamma panel.](figures/gamma.png){#fig-gamma}
+
+: First table. {#tbl-first}
+
+{{< include tables/first.md >}}
+
+: Second table. {#tbl-second}
+
+{{< include tables/second.md >}}
+
+# References {.unnumbered}
+
+::: {#refs}
+:::
+"""
+
+FIGURE_SIZES = {"alpha": (2.0, 1.5), "beta": (2.4, 1.6), "gamma": (3.0, 1.2)}  # distinct pixel sizes
+
+
+def _figure(path: Path, size: tuple[float, float]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size)
+    ax.plot([0, 1, 2], [1, 0, 2])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=40)
+    plt.close(fig)
+
+
+def make_run(root: Path, qmd_text: str = SMALL_QMD, extra_sentence: str = "No further numbers.") -> tuple[RunPaths, Path]:
+    """A phantom run with three figures, two tables and one variable file, plus a small manuscript."""
+    run = RunPaths("phantom", "default", 0, root=root)
+    for stem, size in FIGURE_SIZES.items():
+        _figure(run.figures / f"{stem}.png", size)
+    write_table(pd.DataFrame({"model": ["a", "b"], "weighted": [51.234, 33.3]}), run.tables / "first", note=PHANTOM_NOTE)
+    write_table(pd.DataFrame({"topic": ["View"], "n": [12]}), run.tables / "second")
+    write_variables(run, "stats", {"n_items": "1,234", "n_images": "321"})
+    write_variables(run, "extra", {"sentence": extra_sentence})
+    qmd = root / "small.qmd"
+    qmd.write_text(qmd_text, encoding="utf-8")
+    return run, qmd
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunPaths, dict[str, Path]]:
+    run, qmd = make_run(tmp_path_factory.mktemp("small"))
+    return run, paper.render(run, source_qmd=qmd, use_quarto=False)
+
+
+def test_fallback_writes_pdf_and_html(small):
+    run, out = small
+    assert out["pdf"] == run.paper_build / "paper.pdf" and out["pdf"].read_bytes()[:5] == b"%PDF-"
+    assert out["html"] == run.paper_build / "paper.html" and out["html"].stat().st_size > 0
+
+
+def test_every_figure_is_embedded_in_the_pdf(small):
+    run, out = small
+    sizes = sorted(paper._png_size(run.figures / f"{s}.png") for s in FIGURE_SIZES)
+    embedded = paper.pdf_images(out["pdf"])
+    assert len(set(sizes)) == 3
+    assert all(s in embedded for s in sizes), (sizes, embedded)
+    html = out["html"].read_text(encoding="utf-8")
+    assert len(re.findall(r"<img[^>]+src=\"data:image/png", html)) == 3
+
+
+def test_check_pdf_notices_a_figure_that_is_not_embedded(small, tmp_path):
+    run, out = small
+    stray = tmp_path / "stray.png"
+    _figure(stray, (4.0, 4.0))
+    figures = {"fig-alpha": run.paper_build / "figures" / "alpha.png", "fig-stray": stray}
+    problems = paper.check_pdf(out["pdf"], figures)
+    assert len(problems) == 1 and "fig-stray" in problems[0] and "fig-alpha" not in problems[0]
+
+
+def test_cross_references_are_numbered(small):
+    run, out = small
+    html = out["html"].read_text(encoding="utf-8")
+    for label, target in [("Figure 1", "fig-alpha"), ("Figure 2", "fig-beta"), ("Figure 3", "fig-gamma"),
+                          ("Table 1", "tbl-first"), ("Table 2", "tbl-second")]:
+        assert f'<a href="#{target}">{label}</a>' in html, label
+    assert "Figure 1: Alpha panel." in html
+    typ = (run.paper_build / "paper.typ").read_text(encoding="utf-8")
+    assert "@fig-gamma" in typ and "<fig-gamma>" in typ and "<tbl-second>" in typ
+    assert "#cite(<fig-" not in typ
+
+
+def test_citations_are_resolved(small):
+    run, out = small
+    html = out["html"].read_text(encoding="utf-8")
+    assert "curated mammography data set" in html.lower()  # CBIS-DDSM entry in the citeproc bibliography
+    assert "low-rank adaptation" in html.lower()
+    assert not re.search(r"<strong>[\w-]+\?</strong>", html)
+    typ = (run.paper_build / "paper.typ").read_text(encoding="utf-8")
+    assert '#bibliography(("references.bib"))' in typ
+
+
+def test_variables_and_tables_are_substituted(small):
+    run, out = small
+    html = out["html"].read_text(encoding="utf-8")
+    assert "1,234" in html and "321" in html and "51.23" in html
+    assert "{{" not in html
+
+
+def test_phantom_notice_on_first_page_and_in_every_caption(small):
+    run, out = small
+    html = out["html"].read_text(encoding="utf-8")
+    assert "Data notice" in html
+    assert html.index("Data notice") < html.index('<h1 id="results"')  # above the first section
+    for caption in re.findall(r"<figcaption[^>]*>(.*?)</figcaption>", html, re.S):
+        assert PHANTOM_NOTE in caption
+    typ = (run.paper_build / "paper.typ").read_text(encoding="utf-8")
+    assert typ.index("Data notice") < typ.index("= Results")
+    assert typ.count(PHANTOM_NOTE) >= 3 + 2  # three figure and two table captions, plus the notice
+
+
+def test_hand_typed_number_is_caught(tmp_path):
+    run, qmd = make_run(tmp_path)
+    qmd.write_text(SMALL_QMD + "\nThe gain was 87.5 points.\n", encoding="utf-8")
+    with pytest.raises(paper.PaperError, match="87.5"):  # typed into the text: no source
+        paper.prepare(run, qmd)
+    write_variables(run, "extra", {"sentence": "The gain was 87.5 points."})
+    qmd.write_text(SMALL_QMD, encoding="utf-8")
+    assert "87.5" in paper.prepare(run, qmd).qmd.read_text(encoding="utf-8")  # from a variable: fine
+
+
+def test_check_numbers_traceable_rules():
+    variables = {"stats_n": "1,234", "x_gain": "-3.2"}
+    text = ("See @fig-a, Figure 2 and Table 3 [@lee2017cbisddsm]. Qwen2.5-VL-7B and BLIP-2 on ViT-B/14. "
+            "We saw 1234 and 3.2 and 5 cases ![cap](figures/x2.png){#fig-x width=50%}.\n| 9 | 10 |\n")
+    assert [p.split("'")[1] for p in paper.check_numbers_traceable(text, variables)] == ["5"]
+    assert paper.check_numbers_traceable("A learning rate of 2e-5.", {}) != []
+
+
+def test_unknown_variable_raises(tmp_path):
+    run, qmd = make_run(tmp_path, SMALL_QMD.replace("{{< var stats_n_images >}}", "{{< var stats_no_such_thing >}}"))
+    with pytest.raises(paper.PaperError, match="stats_no_such_thing"):
+        paper.render(run, source_qmd=qmd, use_quarto=False)
+
+
+def test_missing_figure_is_an_error_unless_allowed(tmp_path):
+    run, qmd = make_run(tmp_path)
+    (run.figures / "beta.png").unlink()
+    with pytest.raises(paper.PaperError, match="beta.png"):
+        paper.prepare(run, qmd)
+    prep = paper.prepare(run, qmd, allow_missing=True)
+    assert (prep.build_dir / "figures" / "beta.png").exists()
+    assert any("beta.png" in m for m in prep.missing)
+
+
+def test_unresolved_cross_reference_fails(tmp_path):
+    run, qmd = make_run(tmp_path, SMALL_QMD.replace("@fig-gamma)", "@fig-nowhere)"))
+    with pytest.raises(paper.PaperError, match="fig-nowhere"):
+        paper.render(run, source_qmd=qmd, formats=("html",), use_quarto=False)
+
+
+def test_real_manuscript_renders_with_placeholders(tmp_path):
+    run, _ = make_run(tmp_path)
+    out = paper.render(run, allow_missing=True, use_quarto=False)
+    prep_missing = (run.paper_build / "MISSING.txt").read_text(encoding="utf-8")
+    assert "figure" in prep_missing and "variable" in prep_missing
+    assert len(paper.pdf_images(out["pdf"])) >= len(paper.REQUIRED_FIGURES)
+    html = out["html"].read_text(encoding="utf-8")
+    for stem in paper.REQUIRED_FIGURES:
+        assert f'id="fig-{stem.replace("_", "-")}"' in html, stem
+    for stem in paper.REQUIRED_TABLES:
+        assert f'id="tbl-{stem.replace("_", "-")}"' in html, stem
+
+
+def test_manuscript_uses_every_expected_figure_and_table():
+    assert paper.unused_expectations(PAPER_DIR / "index.qmd") == {"figures": [], "tables": []}
+
+
+def test_published_vs_reproduced():
+    yaml_path = PAPER_DIR / "published.yaml"
+    df = paper.published_vs_reproduced(yaml_path, {"llava_mammo_weighted_mean": 45.0}, "phantom-default")
+    n = len(paper.load_published(yaml_path))
+    assert len(df) == n >= 20
+    row = df.set_index("key").loc["llava_mammo_weighted_mean"]
+    assert row["published"] == pytest.approx(50.32) and row["difference"] == pytest.approx(45.0 - 50.32)
+    assert row["reproduced_source"] == "phantom-default"
+    assert df.set_index("key").loc["amrg_rouge_l", "reproduced_source"] == "not reproduced"
+    with pytest.raises(paper.PaperError, match="no_such_key"):
+        paper.published_vs_reproduced(yaml_path, {"no_such_key": 1.0}, "x")
+    assert paper.published_variables(yaml_path)["published_llava_mammo_pathology_finding"] == "70.60"

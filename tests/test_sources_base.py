@@ -1,0 +1,154 @@
+"""Label maps, the reader registry, table reading, local configuration and the ``data inspect`` command."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from fixtures_sources import make_mias, write_csv
+from mammovqa.config import load_datasets, load_topics
+from mammovqa.data.records import Source
+from mammovqa.data.sources import READERS, LabelMap, get_reader, shared_image_ids
+from mammovqa.data.sources.base import available_datasets, cell_str, load_local_config, read_table
+from mammovqa.data.sources.cli import inspect, inspect_main, register_inspect
+from mammovqa.errors import ConfigError, DataError
+from mammovqa.paths import LABELS_DIR, MANIFEST_DIR
+
+
+def test_every_dataset_has_a_reader_and_a_valid_label_map():
+    real = load_datasets().real
+    assert set(READERS) == set(real)
+    topics = load_topics()
+    for name in real:
+        lm = LabelMap.load(name)
+        assert lm.dataset == name
+        for topic, entries in lm.topics.items():
+            for raw, e in entries.items():
+                assert e.source.strip(), (name, topic, raw)
+                assert e.target is None and e.note or e.target in topics[topic].options
+    assert len(list(LABELS_DIR.glob("*.yaml"))) == len(real)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    d = tmp_path / "labels"
+    d.mkdir(exist_ok=True)
+    (d / "mias.yaml").write_text(text, encoding="utf-8")
+    return d
+
+
+@pytest.mark.parametrize(("body", "where", "what"), [
+    ("  Pathology:\n    N: {target: Nothing, source: x}\n", "topics.Pathology.N.target", "'Nothing' is not an option"),
+    ("  Pathology:\n    N: {target: Normal}\n", "topics.Pathology.N.source", "every entry needs a source"),
+    ("  Pathology:\n    N: {target: null, source: x}\n", "topics.Pathology.N.note", "needs a note"),
+    ("  Pathologie:\n    N: {target: Normal, source: x}\n", "topics.Pathologie", "unknown topic"),
+    ("  Pathology:\n    N: {target: Normal, source: x, why: y}\n", "topics.Pathology.N.why", "unknown key"),
+])
+def test_label_map_validation_names_file_key_and_value(tmp_path, body, where, what):
+    d = _write(tmp_path, "dataset: MIAS\ntopics:\n" + body)
+    with pytest.raises(ConfigError) as info:
+        LabelMap.load("MIAS", d)
+    assert str(d / "mias.yaml") in str(info.value) and where in str(info.value) and what in str(info.value)
+
+
+def test_label_map_for_another_dataset_is_refused(tmp_path):
+    d = _write(tmp_path, "dataset: DMID\ntopics:\n  Pathology:\n    N: {target: Normal, source: x}\n")
+    with pytest.raises(ConfigError, match="expected 'MIAS'"):
+        LabelMap.load("MIAS", d)
+
+
+def test_map_unmapped_value_raises_with_dataset_file_row_value():
+    lm = LabelMap.load("MIAS")
+    assert lm.map("Pathology", "M", "Info.txt", 7) == "Malignant"
+    assert LabelMap.load("RSNA").map("Bi-Rads", 2.0, "train.csv", 3) is None  # documented exclusion; 2.0 == "2"
+    with pytest.raises(DataError) as info:
+        lm.map("Pathology", "X", "Info.txt", 7)
+    assert str(info.value).startswith("Info.txt, row 7: MIAS: unmapped Pathology value 'X'")
+    with pytest.raises(DataError, match="no label map"):
+        lm.map("Bi-Rads", "1", "Info.txt", 7)
+
+
+def test_cell_str_canonical_forms():
+    assert cell_str(4.0) == "4" and cell_str("4.0") == "4" and cell_str(" 4a ") == "4a"
+    assert cell_str(float("nan")) == "" and cell_str(None) == "" and cell_str(22678622.0) == "22678622"
+
+
+def test_registry_is_case_insensitive_and_implements_source(tmp_path):
+    root = make_mias(tmp_path)
+    reader = get_reader("mIaS", root)
+    assert isinstance(reader, Source) and reader.name == "MIAS"
+    with pytest.raises(ConfigError, match="no reader for dataset 'Nope'"):
+        get_reader("Nope", root)
+    with pytest.raises(DataError, match="dataset folder not found"):
+        get_reader("MIAS", tmp_path / "absent")
+
+
+def test_read_table_aliases_header_search_and_missing_columns(tmp_path):
+    f = write_csv(tmp_path / "t.csv", ["Image name ", "Other"], [["a", 1], ["", ""], ["b", 2]])
+    t = read_table("X", f, {"Image_name": ("Image name",)})
+    assert t.rows == [(2, {"Image_name": "a"}), (4, {"Image_name": "b"})]
+    with pytest.raises(DataError) as info:
+        read_table("X", f, {"Image_name": ("Image name",), "BIRADS": ()})
+    assert str(f) in str(info.value) and "'BIRADS'" in str(info.value) and "Image name" in str(info.value)
+
+
+def test_local_config_and_available_datasets(tmp_path):
+    present = tmp_path / "mias"
+    present.mkdir()
+    cfg = tmp_path / "local.yaml"
+    cfg.write_text(f"datasets:\n  mias: {present}\n  CBIS-DDSM: {tmp_path / 'nope'}\n  DMID:\n")
+    assert load_local_config(cfg) == {"MIAS": present, "CBIS-DDSM": tmp_path / "nope"}
+    avail = available_datasets(cfg)
+    assert avail["present"] == {"MIAS": str(present)}
+    assert avail["absent"]["CBIS-DDSM"]["reason"].startswith("folder not found")
+    assert avail["absent"]["DMID"]["reason"] == "not listed in local.yaml" and avail["absent"]["DMID"]["link"]
+    assert load_local_config(tmp_path / "absent.yaml") == {}
+    cfg.write_text("datasets:\n  Foo: /x\n")
+    with pytest.raises(ConfigError, match="unknown dataset 'Foo'"):
+        load_local_config(cfg)
+
+
+def test_committed_local_example_names_every_dataset():
+    assert set(load_local_config(MANIFEST_DIR / "local.example.yaml")) == set(load_datasets().real)
+
+
+def test_shared_image_ids_across_datasets(tmp_path):
+    a = get_reader("MIAS", make_mias(tmp_path / "a"))
+    b = get_reader("MIAS", make_mias(tmp_path / "b"))
+    list(a.records())
+    list(b.records())
+    b.name = "MIAS-copy"
+    shared = shared_image_ids([a, b])
+    assert shared and shared[0]["image_id"] == "mdb001"
+    assert shared_image_ids([a]) == []
+
+
+def test_inspect_prints_one_json_object_per_record(tmp_path, capsys):
+    root = make_mias(tmp_path)
+    assert inspect_main(["MIAS", str(root), "--limit", "3"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3
+    first = lines[0]
+    assert first["image"].endswith("mdb001.pgm") and Path(first["image"]).is_relative_to(root)
+    assert first["dataset"] == "MIAS-breast" and first["patient_id"] == "MIAS-001"
+    assert first["labels"]["Pathology"] == ["Benign"]
+
+
+def test_inspect_summary_and_registration(tmp_path, capsys):
+    root = make_mias(tmp_path)
+    parser = argparse.ArgumentParser(prog="mammovqa data")
+    register_inspect(parser.add_subparsers(dest="cmd"))
+    args = parser.parse_args(["inspect", "mias", str(root), "--summary"])
+    assert args.func(args) == 0
+    captured = capsys.readouterr()
+    s = json.loads(captured.out)
+    assert s["labels"]["MIAS-breast"]["Pathology"] == {"Benign": 6, "Malignant": 4, "Normal": 2}
+    assert s["missing_images"] == 1 and "1 record(s) skipped for missing images" in captured.err
+    buf = io.StringIO()
+    inspect("MIAS", root, summary=True, out=buf)
+    assert json.loads(buf.getvalue())["records"] == s["records"]
+    assert inspect_main(["Nope", str(root)]) == 2
+    assert "no reader for dataset" in capsys.readouterr().err

@@ -1,0 +1,109 @@
+"""Fine-tuning: recipe validation, the LoRA path on a tiny real LLaVA, resume, the non-finite-loss guard."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from mammovqa.errors import ConfigError
+from mammovqa.models.tiny import build_tiny_vlm
+from mammovqa.qa.items import QAItem
+from mammovqa.train.recipe import load_recipe
+from mammovqa.train.vlm import NonFiniteLossError, train_vlm
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    torch.set_num_threads(1)
+    return build_tiny_vlm(tmp_path_factory.mktemp("tiny") / "tiny-vlm", seed=0, image_size=32, patch_size=8,
+                          text_hidden=64, vision_hidden=32)
+
+
+@pytest.fixture(scope="module")
+def items(tmp_path_factory):
+    root = tmp_path_factory.mktemp("imgs")
+    out = []
+    for i in range(24):
+        a = np.zeros((32, 32), np.uint8)
+        a[:, : 16] = 200 if i % 2 else 0
+        p = root / f"{i}.png"
+        Image.fromarray(a).save(p)
+        out.append(QAItem(id=f"r{i}#Laterality", topic="Laterality", kind="single", level="image", dataset="d",
+                          part="breast", role="internal", split="train", record_id=f"r{i}", patient_id=f"p{i}",
+                          images=[str(p)], question="Which breast?", options=["Left", "Right"],
+                          answer=["Left" if i % 2 else "Right"], seed=0))
+    return out
+
+
+def _recipe(tmp_path, **over):
+    raw = yaml.safe_load((REPO / "configs/train/tiny_cpu.yaml").read_text())
+    raw.update({"per_device_batch_size": 4, "effective_batch_size": 4, "save_steps": 1, "eval_steps": 100,
+                "logging_steps": 1}, **over)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return load_recipe(path)
+
+
+def test_paper_recipe_is_the_protocol():
+    r = load_recipe("llava_mammo.yaml")
+    assert (r.method, r.lora["r"], r.lora["alpha"], r.lora["dropout"]) == ("lora", 8, 8, 0.05)
+    assert (r.epochs, r.effective_batch_size, r.learning_rate, r.lr_scheduler, r.warmup_ratio) == (1, 16, 2e-5, "cosine", 0.03)
+    assert r.levels == ("image", "exam") and r.target == "option_text" and r.bf16
+
+
+def test_bad_recipe_names_file_and_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"recipe\.yaml: lora\.r: missing"):
+        _recipe(tmp_path, method="lora", lora={"alpha": 8, "dropout": 0.0, "target_modules": "x"})
+    with pytest.raises(ConfigError, match="unknown recipe key"):
+        _recipe(tmp_path, learning_rat=1.0)
+
+
+def test_lora_trains_language_model_only_and_saves_adapter(tiny, items, tmp_path):
+    recipe = _recipe(tmp_path, method="lora", learning_rate=1e-3, lora={
+        "r": 4, "alpha": 8, "dropout": 0.0,
+        "target_modules": r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"})
+    from mammovqa.train.vlm import load_for_training
+
+    model, _ = load_for_training(tiny, recipe)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n and "language_model" in n for n in trainable)
+    res = train_vlm(recipe, items, items[:4], tiny, tmp_path / "out", max_steps=2, resume=False)
+    assert (res.model_dir / "adapter_config.json").exists()
+    assert res.steps == 2
+
+
+def test_resume_from_latest_checkpoint(tiny, items, tmp_path):
+    recipe = _recipe(tmp_path, learning_rate=1e-3)
+    first = train_vlm(recipe, items, items[:4], tiny, tmp_path / "out", max_steps=2)
+    assert first.resumed_from is None and (tmp_path / "out" / "checkpoint-2").exists()
+    second = train_vlm(recipe, items, items[:4], tiny, tmp_path / "out", max_steps=3)
+    assert second.resumed_from.endswith("checkpoint-2") and second.steps == 3
+    losses = [line for line in second.log_csv.read_text().splitlines()[1:] if line.split(",")[2]]
+    assert len(losses) >= 3  # history carried over from the first run
+
+
+def test_non_finite_loss_stops_without_writing_a_final_model(tiny, items, tmp_path):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    poisoned = tmp_path / "poisoned"
+    model = AutoModelForImageTextToText.from_pretrained(tiny)
+    with torch.no_grad():
+        model.lm_head.weight.fill_(float("nan"))
+    model.save_pretrained(poisoned)
+    AutoProcessor.from_pretrained(tiny).save_pretrained(poisoned)
+    with pytest.raises(NonFiniteLossError, match="non-finite training loss.*step 1"):
+        train_vlm(_recipe(tmp_path), items, [], poisoned, tmp_path / "bad", max_steps=2)
+    assert not (tmp_path / "bad" / "final").exists()
+
+
+def test_full_finetune_learns_a_visible_label(tiny, items, tmp_path):
+    """A genuine learning signal: loss falls on a label that is visible in the pixels."""
+    recipe = _recipe(tmp_path, learning_rate=3e-3, logging_steps=1, save_steps=1000)
+    res = train_vlm(recipe, items, [], tiny, tmp_path / "learn", epochs=6, resume=False)
+    losses = [float(line.split(",")[2]) for line in res.log_csv.read_text().splitlines()[1:] if line.split(",")[2]]
+    assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3])
