@@ -121,3 +121,16 @@ def test_place_normal_reports_no_room() -> None:
     assert box is None and why == "no_room_outside_lesions"
     box, why = place_normal(breast, 4, [[20, 20, 40, 40]], 8, 8, rng)
     assert why is None and (box[2] <= 20 or box[0] >= 40 or box[3] <= 20 or box[1] >= 40)
+
+
+def test_bad_lesion_box_costs_only_its_crop(tmp_path: Path, capsys) -> None:
+    recs = _records(tmp_path)
+    p = recs[0].images[0]
+    recs.append(Record("T-finding/0z", "T-finding", "finding", [p], {"Pathology": ["Benign"]}, "P0",
+                       source_image=p, box=[5000, 5000, 5100, 5100]))  # wholly outside the 600x450 image
+    s = prepare_dataset(recs, tmp_path / "out", size=64, seed=3)
+    rows = read_jsonl(tmp_path / "out" / "records.jsonl")
+    ids = {r["record_id"] for r in rows}
+    assert "T-breast/0" in ids and "T-finding/0a" in ids and "T-finding/0z" not in ids
+    assert s["by_kind"]["finding"] == 4
+    assert "T-finding/0z" in capsys.readouterr().err

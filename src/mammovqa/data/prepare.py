@@ -100,7 +100,7 @@ def build_units(records: list[Record]) -> dict[tuple[str, int | None], Unit]:
         return units[key]
 
     for rec in records:
-        frame = rec.extra.get("frame")
+        frame = _frame_of(rec)
         if rec.kind == "exam":
             for p in rec.images:
                 unit(p, None).breast = True
@@ -123,6 +123,15 @@ def _clip(box: list[float], shape: tuple[int, int]) -> list[int]:
     H, W = shape
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     return [max(0, x0), max(0, y0), min(W, x1), min(H, y1)]
+
+
+def _frame_of(rec: Record) -> int | None:
+    """Slice of a 3-D volume (0-based): ``extra["slice_index"]`` (DBT), or an integer ``extra["frame"]``."""
+    for key in ("slice_index", "frame"):
+        value = rec.extra.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def lesion_box(crop: dict[str, Any], shape: tuple[int, int]) -> list[int]:
@@ -190,8 +199,8 @@ def process_unit(unit: Unit, out_dir: Path, size: int, seed: int) -> dict[str, A
     need_crop = list(unit.crops)
 
     def need(shape: tuple[int, int]) -> int:
-        longs = [max(shape) * size / max(1, max(b[2] - b[0], b[3] - b[1]))
-                 for b in (lesion_box(c, shape) for c in need_crop)]
+        boxes = [b for b in (_box_or_error(c, shape)[0] for c in need_crop) if b is not None]
+        longs = [max(shape) * size / max(1, max(b[2] - b[0], b[3] - b[1])) for b in boxes]
         return int(max([2 * size, *longs]))
 
     src = SourceImage.open(unit.source, frame=unit.frame, need=need, size=size)
@@ -208,8 +217,17 @@ def process_unit(unit: Unit, out_dir: Path, size: int, seed: int) -> dict[str, A
         path = _image_path(out_dir, opaque_id(PREP_VERSION, size, unit.uid, "breast"))
         writes.append((path, png_bytes(src.render(bbox, size))))
         result["breast_image"] = relative_to_root(path)
-    lesions = {c["rid"]: lesion_box(c, src.full_shape) for c in unit.crops}
+    # A bad box costs only its own crop (reported), never the image or its other crops.
+    lesions, result["crop_errors"] = {}, {}
     for c in unit.crops:
+        box, err = _box_or_error(c, src.full_shape)
+        if box is None:
+            result["crop_errors"][c["rid"]] = err
+        else:
+            lesions[c["rid"]] = box
+    for c in unit.crops:
+        if c["rid"] not in lesions:
+            continue
         box = lesions[c["rid"]]
         path = _image_path(out_dir, opaque_id(PREP_VERSION, size, unit.uid, c["rid"], "crop"))
         writes.append((path, png_bytes(src.render(box, size))))
@@ -229,6 +247,13 @@ def process_unit(unit: Unit, out_dir: Path, size: int, seed: int) -> dict[str, A
         write_bytes_atomic(path, data)
     write_json_atomic(_part_path(out_dir, unit, size, seed), result)
     return result
+
+
+def _box_or_error(crop: dict[str, Any], shape: tuple[int, int]) -> tuple[list[int] | None, str | None]:
+    try:
+        return lesion_box(crop, shape), None
+    except DataError as exc:
+        return None, str(exc)
 
 
 def _part_path(out_dir: Path, unit: Unit, size: int, seed: int) -> Path:
@@ -273,14 +298,19 @@ def _rows_for(rec: Record, results: dict[tuple[str, int | None], dict[str, Any]]
         row = rec.to_json() | {"images": [r["breast_image"] for r in res], "source_images": list(rec.images)}
         return [row]
     src = _source_of(rec)
-    res = results.get((src, rec.extra.get("frame")))
+    res = results.get((src, _frame_of(rec)))
     if res is None:
         return []
     if rec.kind == "breast":
         extra = dict(rec.extra, breast_box=res["breast_box"])
         return [rec.to_json() | {"images": [res["breast_image"]], "image": res["breast_image"],
                                  "source_image": src, "extra": extra}]
-    crop = res["crops"][rec.record_id]
+    crop = res["crops"].get(rec.record_id)
+    if crop is None:
+        err = res.get("crop_errors", {}).get(rec.record_id, "no crop")
+        print(f"[prepare] {rec.dataset} {rec.record_id}: crop skipped: {err}", file=sys.stderr)
+        counts["crop_bad_box"] += 1
+        return []
     rows = [rec.to_json() | {"images": [crop["image"]], "image": crop["image"], "source_image": src,
                              "box": crop["box"]}]
     normal = res["normals"].get(rec.record_id)
@@ -339,7 +369,7 @@ def prepare_dataset(records: Iterable[Record], out_dir: Path, size: int, seed: i
     rows: list[dict[str, Any]] = []
     key_set = set(keys)
     for rec in records:
-        if shard is not None and rec.kind != "exam" and (_source_of(rec), rec.extra.get("frame")) not in key_set:
+        if shard is not None and rec.kind != "exam" and (_source_of(rec), _frame_of(rec)) not in key_set:
             continue
         if shard is not None and rec.kind == "exam":
             continue  # exams span shards: assembled by the final run without --shard
