@@ -34,6 +34,7 @@ class Recipe:
     eval_steps: int = 500
     logging_steps: int = 10
     max_new_tokens: int = 16
+    cache_encodings: bool = False
     lora: dict[str, Any] = field(default_factory=dict)
     freeze: tuple[str, ...] = ()
     source: str = ""

@@ -111,7 +111,8 @@ def train_vlm(recipe: Recipe, train_items: Sequence[QAItem], val_items: Sequence
     out_dir.mkdir(parents=True, exist_ok=True)
     model, processor = load_for_training(Path(model_path), recipe)
     tok = processor.tokenizer
-    fns = {k: v for k, v in (("prompt_fn", prompt_fn), ("target_fn", target_fn)) if v is not None}
+    fns: dict[str, Any] = {k: v for k, v in (("prompt_fn", prompt_fn), ("target_fn", target_fn)) if v is not None}
+    fns["cache"] = recipe.cache_encodings
     train_ds = VQADataset(train_items, processor, max_images, recipe.max_length, **fns)
     val_ds = VQADataset(list(val_items)[:eval_max_items], processor, max_images, recipe.max_length, **fns)
     use_cpu = not torch.cuda.is_available()
