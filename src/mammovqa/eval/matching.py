@@ -1,0 +1,485 @@
+"""Answer matching: turn a model's free-text output into the option(s) it chose.
+
+Two matchers (PROTOCOL.md s4):
+
+``official``
+    The MammoVQA scorer decision for decision, quirks included, so that numbers can be compared with the
+    paper. Single choice: difflib ratios against every candidate (letter ``B``, lettered form ``B: Left``,
+    text ``Left``), then per-option sums, then the same two steps with fuzzywuzzy 0.18.0 ``process.extract``
+    scores (difflib-based; no python-Levenshtein), then "no choice". Multiple choice: word overlap, which
+    makes the article "a" select option A and "Skin thickening" also select "Skin retraction".
+
+``strict``
+    Corrected rules (see :func:`_strict_single` / :func:`_strict_multiple`): explicit letters and option
+    texts only, refusals and ambiguity give "no choice".
+
+Why a fast path: the benchmark has ~565K predictions per model and the straightforward per-item official
+scorer runs ~5,000/s. Real outputs repeat massively, so :func:`match_many` scores each distinct
+(prediction, options, kind) triple once, and the official difflib/fuzzywuzzy scores are cached per
+(prediction, candidate) pair, reusing one ``SequenceMatcher`` per candidate (its ``b`` side index is built once).
+The arithmetic is the official one, in the same order (the step-2 float sums included), so decisions are
+identical, not merely close; ``tests/test_matching.py`` checks this against an independent implementation.
+
+Preconditions (true for every MammoVQA topic): option texts are distinct, non-empty and contain no ``", "``
+or ``":"`` (the official scorer re-reads options from the prompt by splitting on those).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import warnings
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Literal
+
+with warnings.catch_warnings():  # "Using slow pure-python SequenceMatcher": exactly the behaviour we need
+    warnings.simplefilter("ignore")
+    from fuzzywuzzy import fuzz
+    from fuzzywuzzy import utils as fuzz_utils
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+MATCHERS = ("official", "strict")
+KINDS = ("single", "multiple")
+
+Matcher = Literal["official", "strict"]
+Kind = Literal["single", "multiple"]
+
+_WORD = re.compile(r"\b\w+\b")
+
+
+# ====================================================================== public API
+
+
+def match(prediction: str | None, options: Sequence[str], kind: Kind,
+          matcher: Matcher = "strict") -> list[str]:
+    """Option texts chosen by ``prediction`` (sorted for multiple choice); ``[]`` means no choice.
+
+    ``options`` are the texts in the order shown (letter A first). A missing prediction (None) is no choice,
+    so it is scored wrong; the scoring layer reports how many there were.
+    """
+    return list(_match_one(prediction, _check_options(options), kind, matcher))
+
+
+def match_many(predictions: Sequence[str | None], options: Sequence[Sequence[str]], kinds: Sequence[str],
+               matcher: Matcher = "strict") -> list[list[str]]:
+    """Vectorised :func:`match`: each distinct (prediction, options, kind) triple is matched once."""
+    if not (len(predictions) == len(options) == len(kinds)):
+        raise ValueError(f"length mismatch: {len(predictions)} predictions, {len(options)} option lists, "
+                         f"{len(kinds)} kinds")
+    _check_matcher(matcher)
+    opt_cache: dict[tuple[str, ...], tuple[str, ...]] = {}
+    memo: dict[tuple[str | None, tuple[str, ...], str], tuple[str, ...]] = {}
+    out: list[list[str]] = []
+    for pred, opts, kind in zip(predictions, options, kinds, strict=True):
+        key_opts = tuple(opts)
+        checked = opt_cache.get(key_opts)
+        if checked is None:
+            checked = opt_cache[key_opts] = _check_options(key_opts)
+        key = (pred, checked, kind)
+        res = memo.get(key)
+        if res is None:
+            res = memo[key] = _match_one(pred, checked, kind, matcher)
+        out.append(list(res))
+    return out
+
+
+def random_chance(n_options: int, kind: str) -> float:
+    """Probability that the uniform random guesser is exactly right on one item.
+
+    Single choice: one of K options uniformly, 1/K. Multiple choice: one of the 2^K - 1 non-empty subsets
+    uniformly (the guesser always answers something), so the exact gold set has chance 1/(2^K - 1).
+    """
+    if n_options < 1:
+        raise ValueError(f"need at least one option, got {n_options}")
+    if kind == "single":
+        return 1.0 / n_options
+    if kind == "multiple":
+        return 1.0 / (2 ** n_options - 1)
+    raise ValueError(f"unknown question kind {kind!r} (single, multiple)")
+
+
+# ====================================================================== dispatch
+
+
+def _check_matcher(matcher: str) -> None:
+    if matcher not in MATCHERS:
+        raise ValueError(f"unknown matcher {matcher!r} (official, strict)")
+
+
+def _check_options(options: Sequence[str]) -> tuple[str, ...]:
+    opts = tuple(options)
+    if not opts or len(opts) > len(LETTERS):
+        raise ValueError(f"need 1..{len(LETTERS)} options, got {len(opts)}: {list(opts)!r}")
+    if len(set(opts)) != len(opts) or any(not isinstance(o, str) or not o.strip() for o in opts):
+        raise ValueError(f"options must be distinct non-empty strings, got {list(opts)!r}")
+    return opts
+
+
+def _match_one(pred: str | None, options: tuple[str, ...], kind: str, matcher: str) -> tuple[str, ...]:
+    _check_matcher(matcher)
+    if kind not in KINDS:
+        raise ValueError(f"unknown question kind {kind!r} (single, multiple)")
+    if pred is None:
+        return ()
+    if not isinstance(pred, str):
+        raise ValueError(f"prediction must be a string or None, got {type(pred).__name__}: {pred!r}")
+    if matcher == "official":
+        if kind == "single":
+            i = _official_single(pred, options)
+            return () if i is None else (options[i],)
+        return tuple(sorted(options[i] for i in _official_multiple(pred, options)))
+    if kind == "single":
+        i = _strict_single(pred, options)
+        return () if i is None else (options[i],)
+    return tuple(sorted(options[i] for i in _strict_multiple(pred, options)))
+
+
+# ====================================================================== exact fast difflib
+
+
+def _block_triples(a: str, b: str) -> list[tuple[int, int, int]]:
+    """The (i, j, k) blocks difflib's ``get_matching_blocks`` finds, for ``isjunk=None`` and ``len(b) < 200``.
+
+    Why this is exact: without junk and below 200 characters (no "popular" elements) difflib's
+    ``find_longest_match`` returns the longest common substring of the two ranges, the one starting earliest
+    in ``a`` and, among those, earliest in ``b``; its extension loops cannot lengthen a longest match. Here
+    the length is grown with C-speed ``str.find`` (a run of length L+1 exists only if one of length L does),
+    then located with the same tie-break. The recursion over the left and right remainders is difflib's.
+    """
+    out: list[tuple[int, int, int]] = []
+    stack = [(0, len(a), 0, len(b))]
+    afind, bfind = a.find, b.find
+    while stack:
+        alo, ahi, blo, bhi = stack.pop()
+        best = 0
+        if ahi - alo <= bhi - blo:  # walk the shorter side, search the longer one
+            for i in range(alo, ahi):
+                while i + best < ahi and bfind(a[i:i + best + 1], blo, bhi) >= 0:
+                    best += 1
+            if not best:
+                continue
+            for i in range(alo, ahi - best + 1):
+                pos = bfind(a[i:i + best], blo, bhi)
+                if pos >= 0:  # earliest i, then earliest j
+                    bi, bj = i, pos
+                    break
+        else:
+            for j in range(blo, bhi):
+                while j + best < bhi and afind(b[j:j + best + 1], alo, ahi) >= 0:
+                    best += 1
+            if not best:
+                continue
+            bi, bj = ahi, blo
+            for j in range(blo, bhi - best + 1):
+                pos = afind(b[j:j + best], alo, ahi)
+                if 0 <= pos < bi:
+                    bi, bj = pos, j
+        out.append((bi, bj, best))
+        if alo < bi and blo < bj:
+            stack.append((alo, bi, blo, bj))
+        if bi + best < ahi and bj + best < bhi:
+            stack.append((bi + best, ahi, bj + best, bhi))
+    return out
+
+
+class ExactFastSequenceMatcher(difflib.SequenceMatcher):
+    """``difflib.SequenceMatcher`` with identical matching blocks, computed faster where that is provably exact.
+
+    Only ``isjunk=None`` with ``len(b) < 200`` takes the fast path (see :func:`_block_triples`); anything
+    else is plain difflib. Used for the official matcher's ratios and, swapped into fuzzywuzzy for the
+    duration of a call, for its WRatio scores. Only the methods the matchers use are fast: matching blocks
+    and ``ratio``; the rest falls back to difflib's own state built on demand.
+    """
+
+    def __init__(self, isjunk: object = None, a: str = "", b: str = "", autojunk: bool = True):
+        self.isjunk, self.autojunk = isjunk, autojunk
+        self.a = self.b = None  # type: ignore[assignment]
+        self.set_seqs(a, b)
+
+    def set_seq2(self, b: str) -> None:
+        if b is self.b:
+            return
+        self.b = b
+        self.matching_blocks = self.opcodes = None
+        self.fullbcount = None
+        self._fast = self.isjunk is None and len(b) < 200
+        if not self._fast:
+            self._SequenceMatcher__chain_b()  # type: ignore[attr-defined]
+
+    def _ensure_index(self) -> None:
+        if self._fast and not hasattr(self, "b2j"):
+            self._SequenceMatcher__chain_b()  # type: ignore[attr-defined]
+
+    def find_longest_match(self, *args: int):  # type: ignore[override]
+        self._ensure_index()
+        return super().find_longest_match(*args)
+
+    def get_matching_blocks(self) -> list[difflib.Match]:
+        if self.matching_blocks is not None:
+            return self.matching_blocks
+        if not self._fast:
+            return super().get_matching_blocks()
+        i1 = j1 = k1 = 0
+        merged = []
+        for i2, j2, k2 in sorted(_block_triples(self.a, self.b)):
+            if i1 + k1 == i2 and j1 + k1 == j2:
+                k1 += k2
+            else:
+                if k1:
+                    merged.append((i1, j1, k1))
+                i1, j1, k1 = i2, j2, k2
+        if k1:
+            merged.append((i1, j1, k1))
+        merged.append((len(self.a), len(self.b), 0))
+        self.matching_blocks = list(map(difflib.Match._make, merged))
+        return self.matching_blocks
+
+
+def fast_ratio(a: str, b: str) -> float:
+    """``difflib.SequenceMatcher(None, a, b).ratio()``, bit for bit."""
+    if len(b) >= 200:
+        return difflib.SequenceMatcher(None, a, b).ratio()
+    length = len(a) + len(b)
+    if not length:
+        return 1.0
+    return 2.0 * sum(t[2] for t in _block_triples(a, b)) / length
+
+
+# ====================================================================== official: single choice
+
+# Caches live for the process; sizes are bounded by the distinct strings seen (short answers repeat).
+_RATIO_CACHE: dict[tuple[str, str], float] = {}
+_FUZZ_CACHE: dict[tuple[str, str], int] = {}
+_CACHE_LIMIT = 2_000_000
+
+
+def _ratio(pred_l: str, cand_l: str) -> float:
+    """``difflib.SequenceMatcher(None, pred_l, cand_l).ratio()``, cached per pair."""
+    key = (pred_l, cand_l)
+    r = _RATIO_CACHE.get(key)
+    if r is None:
+        r = fast_ratio(pred_l, cand_l)
+        if len(_RATIO_CACHE) > _CACHE_LIMIT:
+            _RATIO_CACHE.clear()
+        _RATIO_CACHE[key] = r
+    return r
+
+
+@lru_cache(maxsize=65536)
+def _fuzz_query(pred: str) -> str:
+    """What ``process.extract`` compares for the query: full_process, then full_process(force_ascii=True)."""
+    return fuzz_utils.full_process(fuzz_utils.full_process(pred), force_ascii=True)
+
+
+@lru_cache(maxsize=65536)
+def _fuzz_choice(cand: str) -> str:
+    """What ``process.extract`` compares for a choice (its processor is skipped for WRatio, then ASCII-processed)."""
+    return fuzz_utils.full_process(cand, force_ascii=True)
+
+
+def _fuzz_score(pq: str, cand: str) -> int:
+    """``fuzz.WRatio`` exactly as ``process.extract`` (default processor and scorer) computes it.
+
+    fuzzywuzzy's own code runs; only its ``SequenceMatcher`` is swapped for the exact fast one during the call.
+    """
+    pc = _fuzz_choice(cand)
+    key = (pq, pc)
+    s = _FUZZ_CACHE.get(key)
+    if s is None:
+        orig = fuzz.SequenceMatcher
+        fuzz.SequenceMatcher = ExactFastSequenceMatcher
+        try:
+            s = fuzz.WRatio(pq, pc, full_process=False)
+        finally:
+            fuzz.SequenceMatcher = orig
+        if len(_FUZZ_CACHE) > _CACHE_LIMIT:
+            _FUZZ_CACHE.clear()
+        _FUZZ_CACHE[key] = s
+    return s
+
+
+def _decide(letter: Sequence[float], lettered: Sequence[float], text: Sequence[float]) -> int | None | bool:
+    """Steps 1 and 2 of the official rule on one family of scores.
+
+    Returns the option index, or ``False`` when both steps tie (go on to the next family). Step 2 sums in
+    the official order ``lettered + letter + text``, so float ties come out exactly as the original.
+    """
+    best = max(max(letter), max(lettered), max(text))
+    tops = {i for i, s in enumerate(letter) if s == best}
+    tops.update(i for i, s in enumerate(lettered) if s == best)
+    tops.update(i for i, s in enumerate(text) if s == best)
+    if len(tops) == 1:
+        return tops.pop()
+    sums = [lettered[i] + letter[i] + text[i] for i in range(len(letter))]
+    best_sum = max(sums)
+    winners = [i for i, s in enumerate(sums) if s == best_sum]
+    return winners[0] if len(winners) == 1 else False
+
+
+def _official_single(pred: str, options: tuple[str, ...]) -> int | None:
+    """Index of the option the official scorer picks, or None for "make no choice"."""
+    n = len(options)
+    pred_l = pred.lower()
+    letters = LETTERS[:n]
+    lettered_forms = [f"{letters[i]}: {options[i]}" for i in range(n)]
+    r_letter = [_ratio(pred_l, c.lower()) for c in letters]
+    r_lettered = [_ratio(pred_l, c.lower()) for c in lettered_forms]
+    r_text = [_ratio(pred_l, c.lower()) for c in options]
+    got = _decide(r_letter, r_lettered, r_text)
+    if got is not False:
+        return got
+    pq = _fuzz_query(pred)
+    f_letter = [_fuzz_score(pq, c) for c in letters]
+    f_lettered = [_fuzz_score(pq, c) for c in lettered_forms]
+    f_text = [_fuzz_score(pq, c) for c in options]
+    got = _decide(f_letter, f_lettered, f_text)
+    return None if got is False else got
+
+
+# ====================================================================== official: multiple choice
+
+
+@lru_cache(maxsize=65536)
+def _candidate_words(letter: str, text: str) -> frozenset[str]:
+    """Words of the three candidate forms of one option: letter, lettered form, text (order-independent)."""
+    return (frozenset(_WORD.findall(letter.lower())) | frozenset(_WORD.findall(f"{letter}: {text}".lower()))
+            | frozenset(_WORD.findall(text.lower())))
+
+
+def _official_multiple(pred: str, options: tuple[str, ...]) -> list[int]:
+    """Every option sharing any word with the prediction (the official keyword rule)."""
+    words = set(_WORD.findall(pred.lower()))
+    return [i for i, o in enumerate(options) if not words.isdisjoint(_candidate_words(LETTERS[i], o))]
+
+
+# ====================================================================== strict
+
+# "answer is", "The correct answer:", "Option", "choices are" ... (case-insensitive; the letter after it is not)
+_ANSWER_CUE = r"(?i:(?:the\s+)?(?:correct\s+|final\s+|best\s+)?(?:answer|option|choice)s?\s*(?:is|are|:|=|-)?)"
+_SEP = r"(?:\s*(?:,|;|/|&|\band\b|\bor\b)\s*|\s+)"
+_LONE_LETTERS = re.compile(
+    rf"^\W*(?:{_ANSWER_CUE}\s*)?\W*(\(?[A-Za-z]\)?(?:{_SEP}\(?[A-Za-z]\)?)*)[\s.!]*$", re.IGNORECASE)
+_LETTER_TOKEN = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
+_JOIN = re.compile(r"\s*[:).-]?\s*")
+
+
+_LETTERED = re.compile(r"(?<!\w)(?:\(([A-Z])\)|([A-Z])\s*[:)]|([A-Z])\.(?=\s+\w))")
+
+
+@lru_cache(maxsize=4096)
+def _strict_patterns(texts: tuple[str, ...]) -> tuple[list[tuple[str, re.Pattern[str]]], re.Pattern[str]]:
+    """Compiled per option *set* (sorted texts, so every option order shares them): option-text phrases,
+    longest first, and the explicit-answer form. Letters are mapped to options at match time."""
+    order = sorted(texts, key=lambda t: (-len(t), t))
+    phrases = [(t, re.compile(rf"(?<!\w){re.escape(t)}(?!\w)", re.IGNORECASE)) for t in order]
+    alts = "|".join(re.escape(t) for t in order)
+    explicit = re.compile(rf"(?<!\w){_ANSWER_CUE}\s*(?:\(\s*([A-Z])\s*\)|([A-Z])(?!\w)|((?i:{alts}))(?!\w))")
+    return phrases, explicit
+
+
+def _lone_letters(pred: str, n: int) -> list[int] | None:
+    """Indices if the whole output is just letters ("B", "(B).", "Answer: B", "A, C and D"); else None.
+
+    Case does not matter here because nothing else is in the output; a letter beyond the options gives [].
+    """
+    m = _LONE_LETTERS.match(pred)
+    if not m:
+        return None
+    idx = []
+    for tok in _LETTER_TOKEN.findall(m.group(1)):
+        i = LETTERS.find(tok.upper())
+        if i >= n:
+            return []
+        idx.append(i)
+    return sorted(set(idx))
+
+
+def _blank(m: re.Match[str]) -> str:
+    return " " * len(m.group(0))
+
+
+def _strict_mentions(pred: str, options: tuple[str, ...]) -> set[int]:
+    """Options named by their text as a whole phrase (longest first) or by an upper-case lettered form.
+
+    Matched text spans are blanked out before the next search, so "Skin thickening" cannot also count as
+    "Skin retraction", nor "Fatty-glandular" as "Fatty", nor the "A." of "Level A." as a letter.
+    """
+    phrases, _ = _strict_patterns(tuple(sorted(options)))
+    index = {o: i for i, o in enumerate(options)}
+    chosen: set[int] = set()
+    text = pred
+    for t, pat in phrases:
+        text, k = pat.subn(_blank, text)
+        if k:
+            chosen.add(index[t])
+    for m in _LETTERED.finditer(text):
+        i = LETTERS.index(next(g for g in m.groups() if g))
+        if i < len(options):
+            chosen.add(i)
+    return chosen
+
+
+def _explicit_answers(pred: str, options: tuple[str, ...]) -> set[int] | None:
+    """Options given in an explicit answer form ("answer is B", "Answer: Left"); None if there is none.
+
+    A lettered explicit answer followed by another option's text ("The answer is B: Right") is contradictory
+    and yields both options, hence no choice; so does a letter beyond the options ("The answer is E").
+    """
+    phrases, explicit = _strict_patterns(tuple(sorted(options)))
+    lower = {o.lower(): i for i, o in enumerate(options)}
+    index = {o: i for i, o in enumerate(options)}
+    named: set[int] = set()
+    found = False
+    for m in explicit.finditer(pred):
+        found = True
+        letter = m.group(1) or m.group(2)
+        if not letter:
+            named.add(lower[m.group(3).lower()])
+            continue
+        named.add(LETTERS.index(letter))
+        rest = pred[m.end():]
+        start = _JOIN.match(rest).end()
+        for t, pat in phrases:
+            if pat.match(rest, start):
+                named.add(index[t])
+                break
+    if any(i >= len(options) for i in named):
+        return {-1, -2}  # an impossible letter: treat as ambiguous
+    return named if found else None
+
+
+def _strict_single(pred: str, options: tuple[str, ...]) -> int | None:
+    """Strict single choice: one clearly named option, else no choice.
+
+    Examples with options [Right, Left]:
+      "B", "(B)", "b.", "Answer: B", "The answer is B"   -> Left (whole output a letter, or an explicit cue)
+      "B: Left", "Left", "left breast", "LEFT."          -> Left
+      "The answer is B. The right side is unremarkable"  -> Left (an explicit answer wins over other mentions)
+      "Left or right, hard to say", "A: Right, B: Left"  -> no choice (two options named: ambiguous)
+      "I cannot determine", "", "a mammogram"            -> no choice (the article "a" is not the letter A)
+      "B: Right", "The answer is B: Right"               -> no choice (letter and text disagree)
+    """
+    lone = _lone_letters(pred, len(options))
+    if lone is not None:
+        return lone[0] if len(lone) == 1 else None
+    named = _explicit_answers(pred, options)
+    if named is None:
+        named = _strict_mentions(pred, options)
+    return next(iter(named)) if len(named) == 1 else None
+
+
+def _strict_multiple(pred: str, options: tuple[str, ...]) -> list[int]:
+    """Strict multiple choice: every option clearly named.
+
+    Examples with options [Normal, Mass, Calcification, Skin thickening, Skin retraction]:
+      "B, C", "B and C", "Answer: (B), (C)"             -> Calcification, Mass (whole output is letters)
+      "Mass, Calcification", "B: Mass, C: Calcification" -> Calcification, Mass
+      "Skin thickening"                                 -> Skin thickening only
+      "a mass is seen"                                  -> Mass (the article "a" is not the letter A)
+      "I cannot tell", ""                               -> no choice
+    """
+    lone = _lone_letters(pred, len(options))
+    if lone is not None:
+        return lone
+    return sorted(_strict_mentions(pred, options))

@@ -1,0 +1,166 @@
+"""Score prediction files against QA items: one row per item, the contract for metrics and statistics.
+
+Why one row per item (not per-topic sums): the statistics module needs the 0/1 scores with their patient,
+exam and record ids for clustered bootstraps and paired tests, and every later table derives from this frame.
+
+Missing predictions (no line, or a line whose ``error`` is set, or a null output) are scored wrong and
+reported, never skipped (the official scorer skips them, which inflates accuracy). Predictions for ids that
+are not among the items are reported too. A stored prompt or option list that disagrees with the item's
+options means the prediction answered a different question: that is an error naming the item.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import DataError
+from ..predictions import PredictionSet
+from ..qa.items import LETTERS, QAItem
+from .matching import Matcher, match_many, random_chance
+
+SCORE_COLUMNS = ("id", "model", "matcher", "split", "level", "topic", "topic_key", "kind", "dataset", "part", "role",
+                 "record_id", "patient_id", "exam_id", "n_options", "gold", "pred", "correct", "missing", "random_p")
+
+
+@dataclass
+class ScoreReport:
+    """What scoring had to work around; ``DataFrame.attrs["report"]`` holds it as a dict."""
+
+    n_items: int
+    n_missing: int
+    n_errors: int
+    missing_ids: list[str] = field(default_factory=list)
+    unknown_ids: list[str] = field(default_factory=list)
+    duplicate_ids: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.n_missing:
+            out.append(f"{self.n_missing} of {self.n_items} items have no usable prediction "
+                       f"({self.n_errors} failed with an error); scored wrong: {self.missing_ids[:5]}")
+        if self.unknown_ids:
+            out.append(f"{len(self.unknown_ids)} predictions name no known item: {self.unknown_ids[:5]}")
+        if self.duplicate_ids:
+            out.append(f"{len(self.duplicate_ids)} items were answered twice (first kept): {self.duplicate_ids[:5]}")
+        return out
+
+
+def _rows_of(predictions: PredictionSet | Mapping[str, Mapping[str, Any]]) -> tuple[Mapping[str, Any], str, list[str]]:
+    if isinstance(predictions, PredictionSet):
+        return predictions.rows, str(predictions.path), list(predictions.duplicates)
+    return predictions, "<predictions>", []
+
+
+def _prompt_options(prompt: str) -> str | None:
+    """The options section of a protocol prompt, or None when the prompt is not in the protocol format."""
+    head, sep, tail = prompt.partition("### Options: ")
+    if not sep:
+        return None
+    body, sep, _ = tail.rpartition(". ### Answer:")
+    return body if sep else None
+
+
+def _check_row(item: QAItem, row: Mapping[str, Any], source: str) -> None:
+    stored = row.get("options")
+    if stored is not None and list(stored) != list(item.options):
+        raise DataError(source, item.id, f"item {item.id}: stored options {list(stored)} differ from the item's "
+                        f"options {item.options} (answered a different question or option order)")
+    prompt = row.get("prompt")
+    if isinstance(prompt, str):
+        shown = _prompt_options(prompt)
+        want = ", ".join(f"{LETTERS[i]}: {o}" for i, o in enumerate(item.options))
+        if shown is not None and shown != want:
+            raise DataError(source, item.id, f"item {item.id}: stored prompt shows options {shown!r}, "
+                            f"the item has {want!r}")
+
+
+def _model_of(predictions: PredictionSet | Mapping[str, Any], rows: Mapping[str, Any]) -> str | None:
+    if isinstance(predictions, PredictionSet) and predictions.provenance.get("model_id"):
+        return str(predictions.provenance["model_id"])
+    for row in rows.values():
+        if row.get("model"):
+            return str(row["model"])
+    return None
+
+
+def score_items(items: list[QAItem], predictions: PredictionSet | Mapping[str, Mapping[str, Any]],
+                matcher: Matcher, model: str | None = None, warn: bool = True) -> pd.DataFrame:
+    """One row per item (columns :data:`SCORE_COLUMNS`); ``df.attrs["report"]`` is the :class:`ScoreReport`.
+
+    Missing and unknown predictions are reported with a ``UserWarning`` (``warn=False`` to silence it when
+    the caller prints the report itself).
+    """
+    rows, source, dups = _rows_of(predictions)
+    model = model or _model_of(predictions, rows)
+    outputs: list[str | None] = []
+    missing: list[bool] = []
+    n_err = 0
+    for it in items:
+        row = rows.get(it.id)
+        if row is not None:
+            _check_row(it, row, source)
+        bad = row is None or row.get("error") is not None or row.get("output") is None
+        n_err += row is not None and row.get("error") is not None
+        missing.append(bad)
+        outputs.append(None if bad else str(row["output"]))
+    chosen = match_many(outputs, [it.options for it in items], [it.kind for it in items], matcher)
+    records = []
+    for it, miss, ch in zip(items, missing, chosen, strict=True):
+        gold = sorted(it.answer)
+        records.append({
+            "id": it.id, "model": model, "matcher": matcher, "split": it.split, "level": it.level,
+            "topic": it.topic_label, "topic_key": it.topic, "kind": it.kind, "dataset": it.dataset, "part": it.part,
+            "role": it.role, "record_id": it.record_id, "patient_id": it.patient_id, "exam_id": it.exam_id,
+            "n_options": len(it.options), "gold": "|".join(gold), "pred": "|".join(sorted(ch)),
+            "correct": int(bool(ch) and sorted(ch) == gold), "missing": miss,
+            "random_p": random_chance(len(it.options), it.kind),
+        })
+    df = pd.DataFrame(records, columns=list(SCORE_COLUMNS))
+    df = df.astype({"correct": int, "missing": bool, "n_options": int})
+    ids = {it.id for it in items}
+    miss_ids = [it.id for it, m in zip(items, missing, strict=True) if m]
+    report = ScoreReport(len(items), len(miss_ids), int(n_err), miss_ids, sorted(set(rows) - ids), sorted(set(dups)))
+    df.attrs["report"] = asdict(report)
+    if warn:
+        for line in report.lines():
+            warnings.warn(f"{source}: {line}", UserWarning, stacklevel=2)
+    return df
+
+
+def disagreement_table(items: list[QAItem], predictions: PredictionSet | Mapping[str, Mapping[str, Any]],
+                       by: Sequence[str] = ("level", "topic")) -> pd.DataFrame:
+    """How often the official and strict matchers decide differently, per topic (and level), plus an "all" row.
+
+    Columns: the ``by`` keys, n, n_differ, differ (fraction), accuracy_official, accuracy_strict,
+    no_choice_official, no_choice_strict (fractions of items with no choice, missing predictions included).
+    """
+    off = score_items(items, predictions, "official", warn=False)
+    st = score_items(items, predictions, "strict", warn=False)
+    both = off[list(by)].copy()
+    both["differ"] = (off["pred"] != st["pred"]).astype(int)
+    both["acc_o"], both["acc_s"] = off["correct"], st["correct"]
+    both["nc_o"], both["nc_s"] = (off["pred"] == "").astype(int), (st["pred"] == "").astype(int)
+
+    def summarise(g: pd.DataFrame) -> dict[str, float]:
+        return {"n": int(len(g)), "n_differ": int(g["differ"].sum()), "differ": float(g["differ"].mean()),
+                "accuracy_official": float(g["acc_o"].mean()), "accuracy_strict": float(g["acc_s"].mean()),
+                "no_choice_official": float(g["nc_o"].mean()), "no_choice_strict": float(g["nc_s"].mean())}
+
+    rows = [{**dict(zip(by, k if isinstance(k, tuple) else (k,), strict=True)), **summarise(g)}
+            for k, g in both.groupby(list(by), sort=True)]
+    if len(both):
+        rows.append({**dict.fromkeys(by, "all"), **summarise(both)})
+    return pd.DataFrame(rows)
+
+
+def score_file(items: list[QAItem], predictions_path: str | Path, matcher: Matcher, warn: bool = True) -> pd.DataFrame:
+    """Read a prediction file and score it; items outside the file's (split, level) should be filtered first."""
+    from ..predictions import read_predictions
+
+    return score_items(items, read_predictions(predictions_path), matcher, warn=warn)

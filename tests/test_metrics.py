@@ -1,0 +1,104 @@
+"""Metrics on hand-computed tiny examples."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mammovqa.eval.metrics import (
+    METRIC_COLUMNS,
+    accuracy,
+    class_weighted_mean,
+    macro_f1,
+    metrics_table,
+    weighted_accuracy,
+)
+
+
+def test_weighted_accuracy_is_balanced_accuracy():
+    # class L: 3 items, 2 right; class R: 1 item, 0 right -> balanced (2/3 + 0) / 2 = 1/3; plain 2/4
+    gold = ["L", "L", "L", "R"]
+    correct = [1, 1, 0, 0]
+    assert accuracy(correct) == 0.5
+    assert weighted_accuracy(correct, gold) == pytest.approx(1 / 3)
+    per_class = np.mean([np.mean([c for c, g in zip(correct, gold) if g == k]) for k in set(gold)])
+    assert weighted_accuracy(correct, gold) == pytest.approx(per_class)
+
+
+def test_abnormality_classes_are_gold_sets():
+    # "Mass|Normal" and "Mass" are different classes even though they share "Mass"
+    gold = ["Mass", "Mass", "Calcification|Mass", "Normal"]
+    correct = [1, 0, 1, 0]
+    assert weighted_accuracy(correct, gold) == pytest.approx((0.5 + 1 + 0) / 3)
+
+
+def test_macro_f1_with_no_choice_class():
+    gold = ["A", "A", "B", "B"]
+    pred = ["A", "", "B", "A"]
+    # A: tp1 fp1 fn1 -> 0.5 ; B: tp1 fp0 fn1 -> 2/3 ; <no choice>: tp0 -> 0
+    assert macro_f1(gold, pred) == pytest.approx((0.5 + 2 / 3 + 0) / 3)
+    assert macro_f1(["A", "B"], ["A", "B"]) == 1.0
+    assert math.isnan(macro_f1([], []))
+
+
+def test_random_guess_uses_same_weights():
+    # two classes, one with K=2 items x3 and one with K=4 item x1: weighted = (0.5 + 0.25) / 2
+    assert class_weighted_mean([0.5, 0.5, 0.5, 0.25], ["a", "a", "a", "b"]) == pytest.approx(0.375)
+
+
+def _scores() -> pd.DataFrame:
+    rows = []
+    spec = [  # topic, dataset, gold, pred, correct, random_p
+        ("Laterality", "D1", "Left", "Left", 1, 0.5), ("Laterality", "D1", "Left", "Right", 0, 0.5),
+        ("Laterality", "D1", "Right", "Right", 1, 0.5), ("Laterality", "D2", "Left", "Left", 1, 0.5),
+        ("View", "D1", "CC", "", 0, 0.5), ("View", "D2", "MLO", "MLO", 1, 0.5),
+        ("Abnormality (finding)", "D2", "Mass", "Mass", 1, 1 / 7), ("Abnormality (finding)", "D2", "Mass|Normal",
+                                                                    "Mass", 0, 1 / 7),
+    ]
+    for i, (t, d, g, p, c, r) in enumerate(spec):
+        rows.append({"id": str(i), "model": "m", "matcher": "strict", "split": "test", "level": "image", "topic": t,
+                     "dataset": d, "gold": g, "pred": p, "correct": c, "random_p": r})
+    return pd.DataFrame(rows)
+
+
+def test_metrics_table_rows_and_columns():
+    t = metrics_table(_scores())
+    assert tuple(t.columns) == METRIC_COLUMNS
+    lat = t[(t.topic == "Laterality") & (t.dataset == "all")].iloc[0]
+    assert lat.n == 4 and lat.accuracy == 0.75
+    assert lat.weighted_accuracy == pytest.approx((2 / 3 + 1) / 2)
+    cell = t[(t.topic == "Laterality") & (t.dataset == "D1")].iloc[0]
+    assert cell.n == 3 and cell.weighted_accuracy == pytest.approx((0.5 + 1) / 2)
+    d2 = t[(t.topic == "all") & (t.dataset == "D2")].iloc[0]
+    assert d2.n == 4 and d2.accuracy == 0.75  # plain mean over the dataset's items
+    # mean of D2's topic cells: Laterality 1.0, View 1.0, Abnormality (1 + 0)/2
+    assert d2.weighted_accuracy == pytest.approx((1 + 1 + 0.5) / 3)
+    overall = t[(t.topic == "all") & (t.dataset == "all")].iloc[0]
+    topic_rows = t[(t.topic != "all") & (t.dataset == "all")]
+    assert overall.n == 8
+    assert overall.weighted_accuracy == pytest.approx(topic_rows.weighted_accuracy.mean())
+    assert overall.random_guess == pytest.approx((0.5 + 0.5 + 1 / 7) / 3)
+    assert list(topic_rows.topic) == ["Laterality", "View", "Abnormality (finding)"]
+    assert ((t[["accuracy", "weighted_accuracy", "macro_f1", "random_guess"]] <= 1).all().all())
+
+
+def test_metrics_table_names_missing_columns():
+    with pytest.raises(ValueError, match="random_p"):
+        metrics_table(_scores().drop(columns=["random_p"]))
+
+
+def test_zero_shot_figure_has_bars_and_random_line():
+    from mammovqa.viz.zero_shot import plot_weighted_accuracy_by_topic
+
+    df = _scores()
+    both = pd.concat([df, df.assign(model="m2", correct=1)])
+    fig = plot_weighted_accuracy_by_topic(metrics_table(both))
+    ax = fig.axes[0]
+    assert len(ax.patches) == 2 * 3  # two models x three topics
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Laterality", "View", "Abnormality (finding)"]
+    assert max(p.get_height() for p in ax.patches) == 100
+    with pytest.raises(ValueError, match="split"):
+        plot_weighted_accuracy_by_topic(metrics_table(both), split="val")
