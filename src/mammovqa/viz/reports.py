@@ -1,0 +1,104 @@
+"""Report-generation figures: BI-RADS confusion matrix, and metrics of models and baselines beside AMRG's.
+
+Why the data-source labels: the AMRG figures (PROTOCOL.md s8) were measured on real DMID reports; ours may be
+on phantom reports. Bars from different data must never look comparable at a glance, so every bar group
+names its source and the published values are hatched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ..report.parse import BIRADS_CATEGORIES
+
+PUBLISHED_AMRG: dict[str, float] = {"ROUGE-L": 0.5691, "METEOR": 0.6152, "CIDEr": 0.5818, "BI-RADS accuracy": 0.5582}
+PUBLISHED_SOURCE = "AMRG paper (real DMID, published)"
+NO_BIRADS = "none"
+
+
+def birads_confusion(reference: Sequence[str | None], generated: Sequence[str | None],
+                     categories: Sequence[str] | None = None) -> pd.DataFrame:
+    """Counts of (reference, generated) BI-RADS; references without BI-RADS are left out, a generation
+    without one lands in the ``none`` column so missing statements stay visible."""
+    pairs = [(r, g if g is not None else NO_BIRADS) for r, g in zip(reference, generated) if r is not None]
+    seen = {c for p in pairs for c in p}
+    cats = list(categories) if categories else [c for c in BIRADS_CATEGORIES if c in seen]
+    cols = cats + ([NO_BIRADS] if NO_BIRADS in seen or categories is None else [])
+    mat = pd.DataFrame(0, index=pd.Index(cats, name="reference"), columns=pd.Index(cols, name="generated"))
+    for r, g in pairs:
+        if r in mat.index and g in mat.columns:
+            mat.loc[r, g] += 1
+    return mat
+
+
+def birads_confusion_figure(reference: Sequence[str | None], generated: Sequence[str | None],
+                            title: str = "BI-RADS: reference vs generated", normalise: bool = True) -> plt.Figure:
+    """Heat map of :func:`birads_confusion`; rows normalised to recall when ``normalise``; counts annotated."""
+    mat = birads_confusion(reference, generated)
+    counts = mat.to_numpy(dtype=float)
+    shown = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalise else counts
+    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * mat.shape[1], 0.8 + 0.42 * max(mat.shape[0], 1)))
+    im = ax.imshow(shown if shown.size else np.zeros((1, 1)), cmap="Blues", vmin=0,
+                   vmax=1 if normalise else max(counts.max(initial=0), 1))
+    ax.set_xticks(range(mat.shape[1]), list(mat.columns))
+    ax.set_yticks(range(mat.shape[0]), list(mat.index))
+    ax.set_xlabel("generated")
+    ax.set_ylabel("reference")
+    for i in range(mat.shape[0]):
+        for j in range(mat.shape[1]):
+            if counts[i, j]:
+                ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=7,
+                        color="white" if shown[i, j] > 0.6 * (shown.max() or 1) else "black")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="row share" if normalise else "count")
+    fig.tight_layout()
+    return fig
+
+
+def metrics_bar_figure(results: pd.DataFrame, metrics: Sequence[str] = tuple(PUBLISHED_AMRG),
+                       published: Mapping[str, float] | None = PUBLISHED_AMRG,
+                       title: str = "Report generation metrics") -> plt.Figure:
+    """Grouped bars per metric: each system of ``results`` plus the published AMRG values.
+
+    ``results`` has columns ``system``, ``metric`` (display names as in ``ReportScores.table``), ``value``
+    and ``source`` (e.g. "phantom" or "real DMID"); legend entries read "system (source)". Optional ``ci_low``
+    / ``ci_high`` columns draw error bars.
+    """
+    df = results[results["metric"].isin(metrics)].copy()
+    df["label"] = df["system"].astype(str) + " (" + df["source"].astype(str) + ")"
+    labels = list(dict.fromkeys(df["label"]))
+    if published:
+        labels.append(PUBLISHED_SOURCE)
+    n = max(len(labels), 1)
+    width = 0.8 / n
+    x = np.arange(len(metrics))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(metrics), 3.2))
+    colors = plt.get_cmap("tab10")
+    for k, label in enumerate(labels):
+        if label == PUBLISHED_SOURCE:
+            vals = [published.get(m, np.nan) if published else np.nan for m in metrics]
+            err = None
+            style = {"color": "white", "edgecolor": "black", "hatch": "///"}
+        else:
+            sub = df[df["label"] == label].set_index("metric")
+            vals = [float(sub.loc[m, "value"]) if m in sub.index else np.nan for m in metrics]
+            err = None
+            if {"ci_low", "ci_high"} <= set(sub.columns):
+                lo = [vals[i] - float(sub.loc[m, "ci_low"]) if m in sub.index else 0 for i, m in enumerate(metrics)]
+                hi = [float(sub.loc[m, "ci_high"]) - vals[i] if m in sub.index else 0 for i, m in enumerate(metrics)]
+                err = np.array([lo, hi])
+            style = {"color": colors(k % 10)}
+        bars = ax.bar(x + (k - (n - 1) / 2) * width, vals, width, label=label, yerr=err, capsize=2, **style)
+        for b, v in zip(bars, vals):
+            if np.isfinite(v):
+                ax.text(b.get_x() + b.get_width() / 2, v, f"{v:.2f}", ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(x, list(metrics))
+    ax.set_ylabel("score")
+    ax.set_title(title)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
