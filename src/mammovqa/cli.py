@@ -15,6 +15,7 @@ import argparse
 import importlib
 import os
 import sys
+from types import ModuleType
 
 from .errors import MammoVQAError
 
@@ -40,14 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name, _help in AREAS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        module.register(sub)
+        module = import_optional(module_name)
+        if module is not None:
+            module.register(sub)
     return parser
+
+
+def import_optional(module_name: str) -> ModuleType | None:
+    """The module, or None when that area is absent from this build; an import error *inside* it still raises."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return None
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 
 
@@ -35,12 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--workers", type=int, default=2, help="processes for image generation/preparation")
     b.set_defaults(func=_build)
+    from ..cli import import_optional
+
     for module_name, fn in _PROVIDERS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        getattr(module, fn)(sub)
+        module = import_optional(module_name)
+        if module is not None:
+            getattr(module, fn)(sub)
     parser.set_defaults(func=lambda a: parser.print_help() or 0)

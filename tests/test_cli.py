@@ -1,0 +1,43 @@
+"""`mammovqa --help` explains every command; errors print a message, not a traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from mammovqa.cli import build_parser, main
+
+COMMANDS = ("data", "predict", "models", "score", "baselines", "train", "stats", "stage")
+
+
+def test_top_level_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in out
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert len(capsys.readouterr().out) > 100
+
+
+def test_nested_commands_have_help(capsys):
+    parser = build_parser()
+    for argv in (["data", "build", "--help"], ["data", "inspect", "--help"], ["train", "vqa", "--help"],
+                 ["stage", "--help"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+    assert "--profile" in capsys.readouterr().out
+
+
+def test_user_error_is_a_message_not_a_traceback():
+    proc = subprocess.run([sys.executable, "-m", "mammovqa.cli", "data", "build", "--profile", "huge"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "unknown profile 'huge'" in proc.stderr and "Traceback" not in proc.stderr
