@@ -23,7 +23,6 @@ DATA    := data/$(RUN)
 RESULTS := results/$(RUN)
 FIGS    := figures/$(RUN)
 EXEC    := notebooks/executed/$(RUN)
-PKG_SRC := $(shell find src/mammovqa -name '*.py' 2>/dev/null)
 MANIFEST := $(wildcard data_manifest/*.yaml data_manifest/labels/*.yaml)
 export MAMMOVQA_RUN := $(RUN)
 export HF_HUB_OFFLINE := 1
