@@ -51,7 +51,9 @@ publish(vizd.plot_image_grid([r.images[0] for r, _ in chosen], [c for _, c in ch
 write_variables(run, "stats", {
     "n_records": f"{len(records):,}",
     "n_items": f"{len(items):,}",
-    "n_subdatasets": str(comp.shape[0]),
+    "n_images": f"{len({p for r in records for p in r.images}):,}",
+    "n_datasets": str(comp.shape[0]),
+    "n_topics": str(len({it.topic_label for it in items})),
     "n_patients": f"{len({(r.dataset.split('-')[0], r.patient_id) for r in records}):,}",
     "n_external_items": f"{sum(it.split == 'external' for it in items):,}",
     "n_test_items": f"{sum(it.split == 'test' for it in items):,}",
