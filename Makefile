@@ -58,7 +58,8 @@ $(STAMP): requirements.lock pyproject.toml
 # ---------------------------------------------------------------- stages
 # Expensive steps (data, inference, training) write result files; notebooks only read them. Each target
 # depends only on the code that makes it, so restyling a figure (viz/) re-runs one notebook and the paper.
-DATA_SRC  := $(wildcard src/mammovqa/data/*.py src/mammovqa/data/*/*.py src/mammovqa/qa/*.py src/mammovqa/report/grammar.py) src/mammovqa/config.py src/mammovqa/seeding.py
+DATA_SRC  := $(wildcard src/mammovqa/data/phantom/*.py src/mammovqa/qa/*.py) src/mammovqa/data/build.py src/mammovqa/data/records.py src/mammovqa/report/grammar.py src/mammovqa/config.py src/mammovqa/seeding.py \
+             $(if $(filter real,$(SOURCE)),$(wildcard src/mammovqa/data/sources/*.py) src/mammovqa/data/prepare.py src/mammovqa/data/imaging.py src/mammovqa/data/dicom.py)
 MODEL_SRC := $(wildcard src/mammovqa/models/*.py) src/mammovqa/pipeline.py src/mammovqa/predictions.py
 TRAIN_SRC := $(wildcard src/mammovqa/train/*.py)
 EVAL_SRC  := $(wildcard src/mammovqa/eval/*.py) src/mammovqa/analysis.py src/mammovqa/outputs.py src/mammovqa/viz/__init__.py

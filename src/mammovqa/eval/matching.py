@@ -28,15 +28,11 @@ from __future__ import annotations
 
 import difflib
 import re
-import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal
 
-with warnings.catch_warnings():  # "Using slow pure-python SequenceMatcher": exactly the behaviour we need
-    warnings.simplefilter("ignore")
-    from fuzzywuzzy import fuzz
-    from fuzzywuzzy import utils as fuzz_utils
+from fuzzywuzzy import utils as fuzz_utils  # its full_process; the scorer itself is transcribed below
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MATCHERS = ("official", "strict")
@@ -146,6 +142,7 @@ def _block_triples(a: str, b: str) -> list[tuple[int, int, int]]:
     in ``a`` and, among those, earliest in ``b``; its extension loops cannot lengthen a longest match. Here
     the length is grown with C-speed ``str.find`` (a run of length L+1 exists only if one of length L does),
     then located with the same tie-break. The recursion over the left and right remainders is difflib's.
+    The triples come unsorted and unmerged; their ``k`` sum and their ``j - i`` offsets are difflib's.
     """
     out: list[tuple[int, int, int]] = []
     stack = [(0, len(a), 0, len(b))]
@@ -183,67 +180,149 @@ def _block_triples(a: str, b: str) -> list[tuple[int, int, int]]:
     return out
 
 
-class ExactFastSequenceMatcher(difflib.SequenceMatcher):
-    """``difflib.SequenceMatcher`` with identical matching blocks, computed faster where that is provably exact.
-
-    Only ``isjunk=None`` with ``len(b) < 200`` takes the fast path (see :func:`_block_triples`); anything
-    else is plain difflib. Used for the official matcher's ratios and, swapped into fuzzywuzzy for the
-    duration of a call, for its WRatio scores. Only the methods the matchers use are fast: matching blocks
-    and ``ratio``; the rest falls back to difflib's own state built on demand.
-    """
-
-    def __init__(self, isjunk: object = None, a: str = "", b: str = "", autojunk: bool = True):
-        self.isjunk, self.autojunk = isjunk, autojunk
-        self.a = self.b = None  # type: ignore[assignment]
-        self.set_seqs(a, b)
-
-    def set_seq2(self, b: str) -> None:
-        if b is self.b:
-            return
-        self.b = b
-        self.matching_blocks = self.opcodes = None
-        self.fullbcount = None
-        self._fast = self.isjunk is None and len(b) < 200
-        if not self._fast:
-            self._SequenceMatcher__chain_b()  # type: ignore[attr-defined]
-
-    def _ensure_index(self) -> None:
-        if self._fast and not hasattr(self, "b2j"):
-            self._SequenceMatcher__chain_b()  # type: ignore[attr-defined]
-
-    def find_longest_match(self, *args: int):  # type: ignore[override]
-        self._ensure_index()
-        return super().find_longest_match(*args)
-
-    def get_matching_blocks(self) -> list[difflib.Match]:
-        if self.matching_blocks is not None:
-            return self.matching_blocks
-        if not self._fast:
-            return super().get_matching_blocks()
-        i1 = j1 = k1 = 0
-        merged = []
-        for i2, j2, k2 in sorted(_block_triples(self.a, self.b)):
-            if i1 + k1 == i2 and j1 + k1 == j2:
-                k1 += k2
-            else:
-                if k1:
-                    merged.append((i1, j1, k1))
-                i1, j1, k1 = i2, j2, k2
-        if k1:
-            merged.append((i1, j1, k1))
-        merged.append((len(self.a), len(self.b), 0))
-        self.matching_blocks = list(map(difflib.Match._make, merged))
-        return self.matching_blocks
-
-
 def fast_ratio(a: str, b: str) -> float:
     """``difflib.SequenceMatcher(None, a, b).ratio()``, bit for bit."""
+    length = len(a) + len(b)
     if len(b) >= 200:
         return difflib.SequenceMatcher(None, a, b).ratio()
-    length = len(a) + len(b)
     if not length:
         return 1.0
-    return 2.0 * sum(t[2] for t in _block_triples(a, b)) / length
+    if len(b) == 1:  # one block of length 1 or none: the same 2.0 * matches / length
+        return 2.0 * (b in a) / length
+    if len(a) == 1:
+        return 2.0 * (a in b) / length
+    matches = 0
+    for t in _block_triples(a, b):
+        matches += t[2]
+    return 2.0 * matches / length
+
+
+@lru_cache(maxsize=256)
+def _long_b_matcher(b: str) -> difflib.SequenceMatcher:
+    """A prototype matcher with ``b`` indexed (autojunk's "popular" rule applies from 200 characters).
+
+    Never used directly: :func:`_block_offsets` copies its state, so concurrent callers share only the
+    read-only ``b`` index.
+    """
+    return difflib.SequenceMatcher(None, "", b)
+
+
+def _block_offsets(a: str, b: str) -> set[int]:
+    """``{max(j - i, 0)}`` over ``difflib.SequenceMatcher(None, a, b).get_matching_blocks()``.
+
+    Merging adjacent blocks keeps ``j - i``, so the unmerged triples give the same offsets; the closing
+    ``(len(a), len(b), 0)`` block is added here.
+    """
+    if len(b) < 200:
+        triples: Sequence[tuple[int, int, int]] = _block_triples(a, b)
+    else:
+        sm = object.__new__(difflib.SequenceMatcher)
+        sm.__dict__.update(_long_b_matcher(b).__dict__)
+        sm.set_seq1(a)
+        triples = sm.get_matching_blocks()
+    offsets = {j - i if j > i else 0 for i, j, _ in triples}
+    offsets.add(max(len(b) - len(a), 0))
+    return offsets
+
+
+# ====================================================================== exact fuzzywuzzy 0.18.0 WRatio
+#
+# fuzzywuzzy 0.18.0 without python-Levenshtein, transcribed: same decorators' short cuts, same difflib ratios
+# (through the exact fast ones above), same float arithmetic in the same order. Nothing is patched into
+# fuzzywuzzy, so these are pure functions (thread-safe). tests/test_matching.py compares them with fuzzywuzzy
+# itself on random strings. Two short cuts are exact by construction, see _fz_partial_ratio and _fz_wratio.
+
+
+def _intr(x: float) -> int:
+    return int(round(x))
+
+
+def _fz_ratio(s1: str, s2: str) -> int:
+    """``fuzz.ratio``."""
+    if s1 == s2:
+        return 100
+    if not s1 or not s2:
+        return 0
+    return _intr(100 * fast_ratio(s1, s2))
+
+
+def _fz_partial_ratio(s1: str, s2: str) -> int:
+    """``fuzz.partial_ratio``: best ratio of the shorter string against windows of the longer one.
+
+    The windows start at ``max(j - i, 0)`` of each matching block; the order they are tried in only decides
+    which ``r > .995`` returns 100 first, so distinct offsets in any order give the same result. Short cut:
+    when ``len(longer) < 200`` and the shorter string occurs in the longer one, difflib's first longest match
+    is that whole occurrence (see :func:`_block_triples`), whose window is the shorter string itself: 100.
+    """
+    if s1 == s2:
+        return 100
+    if not s1 or not s2:
+        return 0
+    if len(s1) <= len(s2):
+        shorter, longer = s1, s2
+    else:
+        shorter, longer = s2, s1
+    if len(longer) < 200 and shorter in longer:
+        return 100
+    m = len(shorter)
+    best = 0.0
+    for start in _block_offsets(shorter, longer):
+        r = fast_ratio(shorter, longer[start:start + m])
+        if r > .995:
+            return 100
+        if r > best:
+            best = r
+    return _intr(100 * best)
+
+
+def _fz_sorted(s: str) -> str:
+    return " ".join(sorted(s.split())).strip()
+
+
+def _fz_token_set(s1: str, s2: str, partial: bool) -> int:
+    """``fuzz._token_set`` with ``full_process=False``."""
+    if s1 == s2:
+        return 100
+    if not s1 or not s2:
+        return 0
+    tokens1, tokens2 = set(s1.split()), set(s2.split())
+    sorted_sect = " ".join(sorted(tokens1 & tokens2))
+    sorted_1to2 = " ".join(sorted(tokens1 - tokens2))
+    sorted_2to1 = " ".join(sorted(tokens2 - tokens1))
+    combined_1to2 = (sorted_sect + " " + sorted_1to2).strip()
+    combined_2to1 = (sorted_sect + " " + sorted_2to1).strip()
+    sorted_sect = sorted_sect.strip()
+    func = _fz_partial_ratio if partial else _fz_ratio
+    return max(func(sorted_sect, combined_1to2), func(sorted_sect, combined_2to1),
+               func(combined_1to2, combined_2to1))
+
+
+def _fz_wratio(p1: str, p2: str) -> int:
+    """``fuzz.WRatio(p1, p2, full_process=False)``.
+
+    Short cut: every token score is an int <= 100 multiplied by the same scale factors, so it is at most
+    ``100 * unbase_scale * partial_scale`` (same float operations, monotone); when the scores already known
+    reach that cap the token scores cannot change the maximum and are not computed.
+    """
+    if not p1 or not p2:
+        return 0
+    unbase_scale, partial_scale = .95, .90
+    base = _fz_ratio(p1, p2)
+    len_ratio = float(max(len(p1), len(p2))) / min(len(p1), len(p2))
+    if len_ratio > 8:
+        partial_scale = .6
+    if len_ratio < 1.5:
+        if base >= 100 * unbase_scale:
+            return _intr(base)
+        tsor = _fz_ratio(_fz_sorted(p1), _fz_sorted(p2)) * unbase_scale
+        tser = _fz_token_set(p1, p2, partial=False) * unbase_scale
+        return _intr(max(base, tsor, tser))
+    partial = _fz_partial_ratio(p1, p2) * partial_scale
+    if max(base, partial) >= 100 * unbase_scale * partial_scale:
+        return _intr(max(base, partial))
+    ptsor = _fz_partial_ratio(_fz_sorted(p1), _fz_sorted(p2)) * unbase_scale * partial_scale
+    ptser = _fz_token_set(p1, p2, partial=True) * unbase_scale * partial_scale
+    return _intr(max(base, partial, ptsor, ptser))
 
 
 # ====================================================================== official: single choice
@@ -279,20 +358,12 @@ def _fuzz_choice(cand: str) -> str:
 
 
 def _fuzz_score(pq: str, cand: str) -> int:
-    """``fuzz.WRatio`` exactly as ``process.extract`` (default processor and scorer) computes it.
-
-    fuzzywuzzy's own code runs; only its ``SequenceMatcher`` is swapped for the exact fast one during the call.
-    """
+    """``fuzz.WRatio`` exactly as ``process.extract`` (default processor and scorer) computes it."""
     pc = _fuzz_choice(cand)
     key = (pq, pc)
     s = _FUZZ_CACHE.get(key)
     if s is None:
-        orig = fuzz.SequenceMatcher
-        fuzz.SequenceMatcher = ExactFastSequenceMatcher
-        try:
-            s = fuzz.WRatio(pq, pc, full_process=False)
-        finally:
-            fuzz.SequenceMatcher = orig
+        s = _fz_wratio(pq, pc)
         if len(_FUZZ_CACHE) > _CACHE_LIMIT:
             _FUZZ_CACHE.clear()
         _FUZZ_CACHE[key] = s
