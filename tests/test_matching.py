@@ -3,6 +3,7 @@ independent per-item transcription of the official scorer on >= 10,000 generated
 
 from __future__ import annotations
 
+import concurrent.futures
 import difflib
 import logging
 import random
@@ -12,11 +13,12 @@ import warnings
 
 import pytest
 
+from mammovqa.eval import matching as _m
 from mammovqa.eval.matching import match, match_many, random_chance
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    from fuzzywuzzy import process
+    from fuzzywuzzy import fuzz, process
 
 TOPIC_OPTIONS = {
     "Laterality": ["Right", "Left"],
@@ -284,3 +286,120 @@ def test_fast_path_deduplicates():
     t = time.perf_counter()
     match_many(preds, opts, kinds, "official")
     assert time.perf_counter() - t < 10
+
+
+# ----------------------------------------------------------------- exactness of the fast internals
+
+
+def _random_pair(rng: random.Random) -> tuple[str, str]:
+    """Small alphabets (many ties, repeats, substrings), lengths around difflib's 200-character autojunk limit."""
+    alphabet = rng.choice(["ab", "ab ", "abc d", "abcdefgh  ", "xyz e t l r", "level 12345 ", "aaab",
+                           "abcdefghijklmnopqrstuvwxyz0123456789   "])
+    n1 = rng.choice([0, 1, 2, 3, 5, 8, 13, 20, 40, 80, 150, 199, 200, 201, 260])
+    n2 = rng.choice([0, 1, 2, 3, 5, 8, 13, 20, 40, 80, 150, 199, 200, 201, 260])
+    a = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, n1))).strip()
+    b = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, n2))).strip()
+    r = rng.random()
+    if r < 0.15 and a:  # a piece of the other string: partial_ratio's exact-window case
+        start = rng.randrange(len(a))
+        b = a[start:start + rng.randint(1, 30)].strip()
+    elif r < 0.25:  # same tokens, other order: token sort / token set
+        b = " ".join(rng.sample(a.split(), len(a.split())))
+    elif r < 0.30:
+        b = a
+    return (a, b) if rng.random() < 0.5 else (b, a)
+
+
+def test_fast_difflib_equals_difflib_on_random_strings():
+    rng = random.Random(5)
+    for _ in range(6000):
+        a, b = _random_pair(rng)
+        sm = difflib.SequenceMatcher(None, a, b)
+        assert _m.fast_ratio(a, b) == sm.ratio(), (a, b)
+        want = {max(j - i, 0) for i, j, _ in sm.get_matching_blocks()}
+        assert set(_m._block_offsets(a, b)) == want, (a, b)
+        if len(b) < 200:
+            assert sum(k for _, _, k in _m._block_triples(a, b)) == sum(k for _, _, k in sm.get_matching_blocks())
+
+
+def test_wratio_transcription_equals_fuzzywuzzy_on_random_strings():
+    """The transcribed scorers against fuzzywuzzy 0.18.0 itself (pure difflib, nothing patched)."""
+    assert fuzz.SequenceMatcher is difflib.SequenceMatcher  # fuzzywuzzy is left as installed
+    rng = random.Random(6)
+    for _ in range(2500):
+        a, b = _random_pair(rng)
+        assert _m._fz_wratio(a, b) == fuzz.WRatio(a, b, full_process=False), (a, b)
+        assert _m._fz_ratio(a, b) == fuzz.ratio(a, b), (a, b)
+        assert _m._fz_partial_ratio(a, b) == fuzz.partial_ratio(a, b), (a, b)
+        for partial in (True, False):
+            got = _m._fz_token_set(a, b, partial)
+            assert got == fuzz._token_set(a, b, partial=partial, full_process=False), (a, b, partial)
+
+
+def test_fuzzy_scores_equal_process_extract_on_raw_outputs(caplog):
+    caplog.set_level(logging.ERROR)
+    rng = random.Random(8)
+    raw = [c[0] for c in generate_outputs(400, seed=8) if c[0] is not None] + FREE + [
+        "B:  Left", "b  left", "B: B: Left", "Level 1 Level 1", "level 12", "Fatty glandular", "dense-glandular!"]
+    cands = sorted({c for opts in TOPIC_OPTIONS.values() for i, o in enumerate(opts)
+                    for c in (chr(65 + i), f"{chr(65 + i)}: {o}", o)})
+    for q in raw:
+        chosen = rng.sample(cands, 6)
+        want = dict(process.extract(q, chosen, limit=50))
+        assert {c: _m._fuzz_score(_m._fuzz_query(q), c) for c in chosen} == want, q
+
+
+def _adversarial_outputs(n: int, seed: int) -> list[tuple[str, list[str], str]]:
+    """Single-choice outputs built to sit on the pruning bounds: anagrams of candidates (character overlap =
+    length, the bound is tight), candidates glued together, one-character edits, strings over the options'
+    own characters, echoes with unknown letters, and long texts beyond difflib's 200-character limit."""
+    rng = random.Random(seed)
+    topics = [t for t in TOPIC_OPTIONS if t != "Abnormality"]
+    out = []
+    for _ in range(n):
+        opts = TOPIC_OPTIONS[rng.choice(topics)][:]
+        rng.shuffle(opts)
+        cands = [chr(65 + i) for i in range(len(opts))] + [f"{chr(65 + i)}: {o}" for i, o in enumerate(opts)] + opts
+        c1, c2 = rng.choice(cands), rng.choice(cands)
+        pool = "".join(cands)
+        r = rng.random()
+        if r < 0.2:
+            pred = "".join(rng.sample(c1, len(c1)))
+        elif r < 0.35:
+            pred = c1 + rng.choice(["", " ", ", ", " or "]) + c2
+        elif r < 0.5:
+            k = rng.randrange(len(c1))
+            pred = c1[:k] + rng.choice(pool + " ") + c1[k + 1:]
+        elif r < 0.7:
+            pred = "".join(rng.choice(pool) for _ in range(rng.randint(1, 20)))
+        elif r < 0.8:
+            pred = f"{rng.choice('ABCDEFGHIJ')}: {rng.choice(opts)}" + rng.choice(["", ".", " " + c2])
+        elif r < 0.9:
+            pred = (c1[: rng.randint(0, len(c1))] + c2[rng.randint(0, len(c2)):]).strip()
+        else:
+            pred = " ".join(rng.choice(cands + ["the", "breast", "a", "of"]) for _ in range(rng.randint(20, 60)))
+        if rng.random() < 0.3:
+            pred = rng.choice([pred.lower(), pred.upper(), pred.swapcase()])
+        out.append((pred, opts, "single"))
+    return out
+
+
+def test_pruned_official_agrees_with_reference_on_adversarial_outputs(caplog):
+    caplog.set_level(logging.ERROR)
+    cases = _adversarial_outputs(3000, seed=21)
+    fast = match_many([c[0] for c in cases], [c[1] for c in cases], [c[2] for c in cases], "official")
+    diffs = [(c, f, reference_official(*c)) for c, f in zip(cases, fast, strict=True)]
+    diffs = [d for d in diffs if d[1] != d[2]]
+    assert not diffs, diffs[:5]
+    assert sum(1 for f in fast if not f) > 10  # ties all the way to "no choice" are among them
+
+
+def test_official_is_thread_safe():
+    cases = generate_outputs(1500, seed=13) + _adversarial_outputs(500, seed=14)
+    args = ([c[0] for c in cases], [c[1] for c in cases], [c[2] for c in cases])
+    _m._RATIO_CACHE.clear()
+    _m._FUZZ_CACHE.clear()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: match_many(*args, "official"), range(4)))
+    assert all(r == results[0] for r in results)
+    assert results[0] == [reference_official(*c) for c in cases]

@@ -16,9 +16,12 @@ Two matchers (PROTOCOL.md s4):
 Why a fast path: the benchmark has ~565K predictions per model and the straightforward per-item official
 scorer runs ~5,000/s. Real outputs repeat massively, so :func:`match_many` scores each distinct
 (prediction, options, kind) triple once, and the official difflib/fuzzywuzzy scores are cached per
-(prediction, candidate) pair, reusing one ``SequenceMatcher`` per candidate (its ``b`` side index is built once).
-The arithmetic is the official one, in the same order (the step-2 float sums included), so decisions are
-identical, not merely close; ``tests/test_matching.py`` checks this against an independent implementation.
+(prediction, candidate) pair. difflib's matching blocks come from an exact C-speed search (:func:`_block_triples`),
+fuzzywuzzy's WRatio is transcribed (:func:`_fz_wratio`; fuzzywuzzy itself is not patched, so everything is
+thread-safe), and ratios that provably cannot reach the maximum are skipped (:func:`_step1`, strict bounds
+only, so ties at the maximum are always computed). The arithmetic is the official one, in the same order (the
+step-2 float sums included), so decisions are identical, not merely close; ``tests/test_matching.py`` checks
+this against an independent implementation and the scorers against difflib and fuzzywuzzy themselves.
 
 Preconditions (true for every MammoVQA topic): option texts are distinct, non-empty and contain no ``", "``
 or ``":"`` (the official scorer re-reads options from the prompt by splitting on those).
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal
@@ -146,32 +150,41 @@ def _block_triples(a: str, b: str) -> list[tuple[int, int, int]]:
     """
     out: list[tuple[int, int, int]] = []
     stack = [(0, len(a), 0, len(b))]
-    afind, bfind = a.find, b.find
     while stack:
         alo, ahi, blo, bhi = stack.pop()
-        best = 0
+        asub, bsub = a[alo:ahi], b[blo:bhi]
+        # One pass grows ``best`` or moves on: a run of length best+1 at i exists only if one of length best
+        # does, and the first i reaching the final length is the earliest start of a longest match.
         if ahi - alo <= bhi - blo:  # walk the shorter side, search the longer one
-            for i in range(alo, ahi):
-                while i + best < ahi and bfind(a[i:i + best + 1], blo, bhi) >= 0:
+            n = ahi - alo
+            i = best = bi = 0
+            while i + best < n:
+                if asub[i:i + best + 1] in bsub:
                     best += 1
+                    bi = i
+                else:
+                    i += 1
             if not best:
                 continue
-            for i in range(alo, ahi - best + 1):
-                pos = bfind(a[i:i + best], blo, bhi)
-                if pos >= 0:  # earliest i, then earliest j
-                    bi, bj = i, pos
-                    break
+            bj = bsub.find(asub[bi:bi + best])  # earliest i, then earliest j
         else:
-            for j in range(blo, bhi):
-                while j + best < bhi and afind(b[j:j + best + 1], alo, ahi) >= 0:
+            n = bhi - blo
+            j = best = bj = 0
+            while j + best < n:
+                if bsub[j:j + best + 1] in asub:
                     best += 1
+                    bj = j
+                else:
+                    j += 1
             if not best:
                 continue
-            bi, bj = ahi, blo
-            for j in range(blo, bhi - best + 1):
-                pos = afind(b[j:j + best], alo, ahi)
-                if 0 <= pos < bi:
+            bi = asub.find(bsub[bj:bj + best])
+            for j in range(bj + 1, n - best + 1):  # a later j may start earlier in a
+                pos = asub.find(bsub[j:j + best], 0, bi + best - 1)
+                if pos >= 0:
                     bi, bj = pos, j
+        bi += alo
+        bj += blo
         out.append((bi, bj, best))
         if alo < bi and blo < bj:
             stack.append((alo, bi, blo, bj))
@@ -207,8 +220,9 @@ def _long_b_matcher(b: str) -> difflib.SequenceMatcher:
     return difflib.SequenceMatcher(None, "", b)
 
 
-def _block_offsets(a: str, b: str) -> set[int]:
-    """``{max(j - i, 0)}`` over ``difflib.SequenceMatcher(None, a, b).get_matching_blocks()``.
+def _block_offsets(a: str, b: str) -> dict[int, int]:
+    """``max(j - i, 0)`` over ``difflib.SequenceMatcher(None, a, b).get_matching_blocks()``, each with the
+    number of characters its blocks match.
 
     Merging adjacent blocks keeps ``j - i``, so the unmerged triples give the same offsets; the closing
     ``(len(a), len(b), 0)`` block is added here.
@@ -220,9 +234,27 @@ def _block_offsets(a: str, b: str) -> set[int]:
         sm.__dict__.update(_long_b_matcher(b).__dict__)
         sm.set_seq1(a)
         triples = sm.get_matching_blocks()
-    offsets = {j - i if j > i else 0 for i, j, _ in triples}
-    offsets.add(max(len(b) - len(a), 0))
+    offsets = {max(len(b) - len(a), 0): 0}
+    for i, j, k in triples:
+        off = j - i if j > i else 0
+        offsets[off] = offsets.get(off, 0) + k
     return offsets
+
+
+@lru_cache(maxsize=65536)
+def _char_counts(s: str) -> dict[str, int]:
+    return dict(Counter(s))
+
+
+def _common_chars(counts: dict[str, int], s: str) -> int:
+    """Characters shared as multisets with the string ``counts`` describes (difflib's ``quick_ratio``
+    count), an upper bound on the characters any matching can pair."""
+    q = 0
+    for ch, k in counts.items():
+        n = s.count(ch)
+        if n:
+            q += n if n < k else k
+    return q
 
 
 # ====================================================================== exact fuzzywuzzy 0.18.0 WRatio
@@ -262,12 +294,21 @@ def _fz_partial_ratio(s1: str, s2: str) -> int:
         shorter, longer = s1, s2
     else:
         shorter, longer = s2, s1
-    if len(longer) < 200 and shorter in longer:
-        return 100
     m = len(shorter)
+    if len(longer) < 200:
+        if shorter in longer:
+            return 100
+        if m == 1:  # no block: the one window shares no character
+            return 0
+    offsets = _block_offsets(shorter, longer)
+    counts = _char_counts(shorter)
     best = 0.0
-    for start in _block_offsets(shorter, longer):
-        r = fast_ratio(shorter, longer[start:start + m])
+    for start in sorted(offsets, key=offsets.__getitem__, reverse=True):  # likely best window first
+        window = longer[start:start + m]
+        # skip a window whose quick_ratio-style bound (same float arithmetic, more matches) cannot beat best
+        if best and 2.0 * _common_chars(counts, window) / (m + len(window)) <= best:
+            continue
+        r = fast_ratio(shorter, window)
         if r > .995:
             return 100
         if r > best:
@@ -279,8 +320,12 @@ def _fz_sorted(s: str) -> str:
     return " ".join(sorted(s.split())).strip()
 
 
-def _fz_token_set(s1: str, s2: str, partial: bool) -> int:
-    """``fuzz._token_set`` with ``full_process=False``."""
+def _fz_token_set(s1: str, s2: str, partial: bool, known: tuple[str, str, int] | None = None) -> int:
+    """``fuzz._token_set`` with ``full_process=False``.
+
+    ``known`` is ``(x, y, ratio_func(x, y))`` already computed by the caller (the token-sort score); with no
+    shared token and no repeated one the last pair is exactly that pair, so its score is reused.
+    """
     if s1 == s2:
         return 100
     if not s1 or not s2:
@@ -293,8 +338,11 @@ def _fz_token_set(s1: str, s2: str, partial: bool) -> int:
     combined_2to1 = (sorted_sect + " " + sorted_2to1).strip()
     sorted_sect = sorted_sect.strip()
     func = _fz_partial_ratio if partial else _fz_ratio
-    return max(func(sorted_sect, combined_1to2), func(sorted_sect, combined_2to1),
-               func(combined_1to2, combined_2to1))
+    if known is not None and known[0] == combined_1to2 and known[1] == combined_2to1:
+        last = known[2]
+    else:
+        last = func(combined_1to2, combined_2to1)
+    return max(func(sorted_sect, combined_1to2), func(sorted_sect, combined_2to1), last)
 
 
 def _fz_wratio(p1: str, p2: str) -> int:
@@ -314,14 +362,18 @@ def _fz_wratio(p1: str, p2: str) -> int:
     if len_ratio < 1.5:
         if base >= 100 * unbase_scale:
             return _intr(base)
-        tsor = _fz_ratio(_fz_sorted(p1), _fz_sorted(p2)) * unbase_scale
-        tser = _fz_token_set(p1, p2, partial=False) * unbase_scale
+        sorted1, sorted2 = _fz_sorted(p1), _fz_sorted(p2)
+        tsor_int = _fz_ratio(sorted1, sorted2)
+        tsor = tsor_int * unbase_scale
+        tser = _fz_token_set(p1, p2, False, (sorted1, sorted2, tsor_int)) * unbase_scale
         return _intr(max(base, tsor, tser))
     partial = _fz_partial_ratio(p1, p2) * partial_scale
     if max(base, partial) >= 100 * unbase_scale * partial_scale:
         return _intr(max(base, partial))
-    ptsor = _fz_partial_ratio(_fz_sorted(p1), _fz_sorted(p2)) * unbase_scale * partial_scale
-    ptser = _fz_token_set(p1, p2, partial=True) * unbase_scale * partial_scale
+    sorted1, sorted2 = _fz_sorted(p1), _fz_sorted(p2)
+    ptsor_int = _fz_partial_ratio(sorted1, sorted2)
+    ptsor = ptsor_int * unbase_scale * partial_scale
+    ptser = _fz_token_set(p1, p2, True, (sorted1, sorted2, ptsor_int)) * unbase_scale * partial_scale
     return _intr(max(base, partial, ptsor, ptser))
 
 
@@ -388,23 +440,71 @@ def _decide(letter: Sequence[float], lettered: Sequence[float], text: Sequence[f
     return winners[0] if len(winners) == 1 else False
 
 
+@lru_cache(maxsize=4096)
+def _candidates(options: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[dict[str, int], ...]]:
+    """The 3n candidates (letters, lettered forms, texts, in that order), as written and lower-cased, and the
+    character counts of the lower-cased ones."""
+    n = len(options)
+    cands = tuple(LETTERS[:n]) + tuple(f"{LETTERS[i]}: {options[i]}" for i in range(n)) + options
+    lower = tuple(c.lower() for c in cands)
+    return cands, lower, tuple(_char_counts(c) for c in lower)
+
+
+def _step1(pred_l: str, lower: tuple[str, ...], counts: tuple[dict[str, int], ...]) -> int | None | bool:
+    """Steps 1 and 2 on difflib ratios (see :func:`_decide`), computing only the ratios that can matter.
+
+    Each ratio is ``2.0 * matches / length``; ``matches`` is at most the multiset character overlap, which is
+    at most the shorter length, so ``2.0 * bound / length`` (the same float operations on a larger integer)
+    bounds the ratio from above. A candidate whose bound is strictly below the best ratio already found
+    cannot be at the maximum and is skipped, so the set of candidates at the maximum is exact. Only when
+    that set names several options (step 2) are the skipped ratios computed too.
+    """
+    k = len(lower)
+    n = k // 3
+    la = len(pred_l)
+    scores: list[float | None] = [None] * k
+    best = -1.0
+    pending = []
+    for idx, c in enumerate(lower):
+        lc = len(c)
+        if lc == 1:  # a letter: as cheap as any bound
+            r = scores[idx] = 2.0 * (c in pred_l) / (la + 1)
+            if r > best:
+                best = r
+        else:
+            pending.append((2.0 * (la if la < lc else lc) / (la + lc), idx))
+    pending.sort(reverse=True)
+    skipped = []
+    for pos, (bound, idx) in enumerate(pending):
+        if bound < best:  # sorted: every later length bound is lower still
+            skipped.extend(i for _, i in pending[pos:])
+            break
+        c = lower[idx]
+        if 2.0 * _common_chars(counts[idx], pred_l) / (la + len(c)) < best:
+            skipped.append(idx)
+            continue
+        r = scores[idx] = _ratio(pred_l, c)
+        if r > best:
+            best = r
+    if skipped:
+        tops = {i % n for i, r in enumerate(scores) if r == best}
+        if len(tops) == 1:
+            return tops.pop()
+        for idx in skipped:
+            scores[idx] = _ratio(pred_l, lower[idx])
+    return _decide(scores[:n], scores[n:2 * n], scores[2 * n:])  # type: ignore[arg-type]
+
+
 def _official_single(pred: str, options: tuple[str, ...]) -> int | None:
     """Index of the option the official scorer picks, or None for "make no choice"."""
     n = len(options)
-    pred_l = pred.lower()
-    letters = LETTERS[:n]
-    lettered_forms = [f"{letters[i]}: {options[i]}" for i in range(n)]
-    r_letter = [_ratio(pred_l, c.lower()) for c in letters]
-    r_lettered = [_ratio(pred_l, c.lower()) for c in lettered_forms]
-    r_text = [_ratio(pred_l, c.lower()) for c in options]
-    got = _decide(r_letter, r_lettered, r_text)
+    cands, lower, counts = _candidates(options)
+    got = _step1(pred.lower(), lower, counts)
     if got is not False:
         return got
     pq = _fuzz_query(pred)
-    f_letter = [_fuzz_score(pq, c) for c in letters]
-    f_lettered = [_fuzz_score(pq, c) for c in lettered_forms]
-    f_text = [_fuzz_score(pq, c) for c in options]
-    got = _decide(f_letter, f_lettered, f_text)
+    f = [_fuzz_score(pq, c) for c in cands]
+    got = _decide(f[:n], f[n:2 * n], f[2 * n:])
     return None if got is False else got
 
 
