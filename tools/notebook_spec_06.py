@@ -35,13 +35,13 @@ display(Markdown(f"**Run `{run.name}`** — {note} {c['train']:,} training, {c['
         ("md", "## Training curve\n\nToken cross-entropy of the report (assistant turn only) on the training "
                "batches and on held-out validation reports."),
         ("code", """log = pd.read_csv(run.train / summary["recipe"] / "log_history.csv")
-publish(rs.plot_training_curve(log), run.figures / "report_training_curve", note=note)"""),
+_ = publish(rs.plot_training_curve(log), run.figures / "report_training_curve", note=note)"""),
         ("md", "## Metrics against baselines and the published AMRG values\n\nValues with patient-clustered 95% "
                "bootstrap intervals. The AMRG rows are published numbers on real DMID reports, not this run's data; "
                "the baselines need no model: the most common training report, the report of the nearest training "
                "image, and a template stating the majority BI-RADS."),
         ("code", """table = pd.read_csv(run.tables / "report_metrics.csv")
-publish(rs.plot_report_metrics(table), run.figures / "report_metrics", note=note)
+_ = publish(rs.plot_report_metrics(table), run.figures / "report_metrics", note=note)
 wide = table.pivot_table(index="metric", columns="system", values="value", sort=False)
 wide.style.format("{:.3f}", na_rep="")"""),
         ("md", "## Paired differences: fine-tuned model minus each baseline\n\nSame test reports, resampled by "
@@ -53,7 +53,7 @@ comp[keep][["baseline", "metric", "model", "baseline_value", "diff", "ci_low", "
                "no BI-RADS is counted in the `none` column (and wrong)."),
         ("code", """per_pair = pd.read_csv(run.reports / "per_pair.csv", dtype={"birads_ref": str, "birads_gen": str})
 model_pairs = per_pair[per_pair["system"] == rs.MODEL_SYSTEM]
-publish(rs.plot_birads_confusion(rs.birads_confusion(model_pairs)), run.figures / "birads_confusion", note=note)"""),
+_ = publish(rs.plot_birads_confusion(rs.birads_confusion(model_pairs)), run.figures / "birads_confusion", note=note)"""),
         ("md", "## Generated and reference reports, side by side\n\nThe first test cases in id order (no "
                "selection by quality)."),
         ("code", """_, gens = read_generations(summary["generations"])

@@ -303,3 +303,7 @@ write_variables(run, "significance", {
 
 NOTEBOOKS["04_external_validation.ipynb"] = NB04
 NOTEBOOKS["05_significance.ipynb"] = NB05
+
+from notebook_spec_06 import NB06  # noqa: E402  (report-generation stage, kept in its own file)
+
+NOTEBOOKS["06_report_generation.ipynb"] = NB06

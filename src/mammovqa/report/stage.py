@@ -1,0 +1,551 @@
+"""The report-generation stage of a run (AMRG, PROTOCOL.md s8): data -> fine-tune -> generate -> baselines ->
+metrics with patient-clustered CIs -> tables, figures and manuscript variables.
+
+Why one function writes everything: the notebook (06) and the paper read only these files, so restyling a figure
+never re-runs a model. Why profile caps live here (``PROFILE_CAPS``) and not in the recipe: the recipe is the
+method (what the study would publish), the caps are the budget of a machine (the default profile must finish in
+six minutes on two CPU cores); ``load_recipe`` rejects unknown keys, so mixing them would need a schema change.
+
+Outputs (``RunPaths``):
+    results/<run>/reports/dataset.jsonl(+.meta.json)   rows, patient split, checksum, unparseable references
+    results/<run>/reports/generations/<system>_test.jsonl   provenance line, then id, patient_id, generated,
+                                                             reference
+    results/<run>/reports/per_pair.csv                   every per-pair score of every system
+    results/<run>/reports/stage_summary.json             timings, counts, caps, METEOR backend
+    results/<run>/train/<recipe>/                        checkpoints, final/, log_history.csv
+    results/<run>/tables/report_metrics.{csv,md}        metrics + 95% CIs, published AMRG rows beside them
+    results/<run>/tables/report_comparisons.{csv,md}    paired model-minus-baseline differences
+    figures/<run>/report_metrics.{png,pdf}, birads_confusion.{png,pdf}, report_training_curve.{png,pdf}
+    results/<run>/vars/report.json                      manuscript variables ``report_*``
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import get_profile
+from ..data.records import Record
+from ..errors import MammoVQAError
+from ..io import read_jsonl, write_json_atomic
+from ..outputs import data_note, write_table, write_variables
+from ..paths import PAPER_DIR, RunPaths, safe_name
+from ..train.recipe import load_recipe
+from .train import (
+    generations_current,
+    read_generations,
+    select_rows,
+    train_report_model,
+    write_generations,
+)
+
+# ----------------------------------------------------------------------------------------------- budget
+
+
+@dataclass(frozen=True)
+class ReportCaps:
+    """What one profile may spend: items, epochs, generation length, bootstrap replicates."""
+
+    train_max: int | None  # training reports (seeded subset); None = the whole train split
+    epochs: float  # for the tiny CPU model; a real (GPU) recipe keeps its own epochs
+    val_max: int  # validation reports for the eval loss curve
+    test_max: int | None  # test reports generated and scored; None = the whole test split
+    max_new_tokens: int
+    batch_size: int = 32
+    n_boot: int = 2000
+
+
+#: default measured on the shared 2-core machine (load average ~5 from other jobs): 127 steps of 16 in 468 s,
+#: 200 generations in 81 s, scoring 19 s; ~225 CPU-seconds of training, so about 4-5 minutes on idle cores.
+#: It then ties retrieval on ROUGE-L (0.565 vs 0.564) and beats it on BI-RADS accuracy (0.485 vs 0.325).
+#: smoke checks wiring only: 12 steps cannot learn a report, so generation is cut at 64 tokens.
+PROFILE_CAPS: dict[str, ReportCaps] = {
+    "smoke": ReportCaps(train_max=192, epochs=1, val_max=16, test_max=48, max_new_tokens=64, n_boot=500),
+    "default": ReportCaps(train_max=None, epochs=1, val_max=64, test_max=200, max_new_tokens=192),
+    "full": ReportCaps(train_max=None, epochs=3, val_max=128, test_max=None, max_new_tokens=192),
+}
+
+MODEL_SYSTEM = "fine-tuned"
+BASELINE_NAMES = {"mode report": "baseline: mode report", "nearest neighbour": "baseline: nearest neighbour",
+                  "majority BI-RADS": "baseline: majority BI-RADS"}
+PUBLISHED_SYSTEM = "AMRG (published)"
+#: Metrics of the table and figure; ``PER_PAIR`` names the per-pair column a CI is bootstrapped from.
+HEADLINE = ("rouge_l", "meteor", "cider", "bleu_4", "birads_acc", "density_acc", "finding_f1")
+FIGURE_METRICS = ("rouge_l", "meteor", "cider", "birads_acc")
+PER_PAIR = {"birads_acc": "birads_correct", "density_acc": "density_correct", "birads4_acc": "birads4_correct"}
+#: published.yaml keys of the AMRG numbers, by metric key.
+PUBLISHED_KEYS = {"rouge_l": "amrg_rouge_l", "meteor": "amrg_meteor", "cider": "amrg_cider",
+                  "birads_acc": "amrg_birads_accuracy"}
+
+
+def caps_for(profile: str) -> ReportCaps:
+    """The profile's caps; an unknown profile (a user-defined one) gets the default budget."""
+    get_profile(profile)  # raises a ConfigError naming the known profiles
+    return PROFILE_CAPS.get(profile, PROFILE_CAPS["default"])
+
+
+def source_label(run: RunPaths) -> str:
+    return "phantom (synthetic)" if run.source == "phantom" else "real"
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def report_records(records: Sequence[Record], source: str) -> list[Record]:
+    """Whole-breast images with a report, as in DMID (one report per image).
+
+    Finding crops and exams are left out: a report describes one full mammogram. Phantom breast records lacking a
+    report get one from the grammar (``build_report_dataset(phantom_seed=...)``); real records without a report
+    (every dataset but DMID) are simply not report data.
+    """
+    keep = [r for r in records if r.kind == "breast"]
+    if source != "phantom":
+        keep = [r for r in keep if r.report and r.report.strip()]
+    return keep
+
+
+def build_stage_dataset(run: RunPaths) -> Any:
+    """Report rows of the run, patient-split with the run's seed, written beside the other stage outputs."""
+    from .data import build_report_dataset, write_report_dataset
+
+    if not run.records.exists():
+        raise MammoVQAError(f"{run.records} not found: run `mammovqa data build --source {run.source} "
+                            f"--profile {run.profile} --seed {run.seed}` first")
+    records = [Record.from_json({k: v for k, v in r.items() if k in Record.__dataclass_fields__})
+               for r in read_jsonl(run.records)]
+    chosen = report_records(records, run.source)
+    ds = build_report_dataset(chosen, seed=run.seed, phantom_seed=run.seed if run.source == "phantom" else None)
+    if not ds.split("train") or not ds.split("test"):
+        raise MammoVQAError(f"{run.records}: report data has no train or no test rows ({ds.counts()}); "
+                            "a report needs at least three patients with reports")
+    write_report_dataset(ds, run.reports / "dataset.jsonl")
+    return ds
+
+
+# ----------------------------------------------------------------------------------------------- scoring
+
+
+def choose_meteor(requested: str = "auto") -> str:
+    """METEOR 1.5 (the jar coco-caption and most report papers use) when Java runs it, else NLTK, else none."""
+    if requested != "auto":
+        return requested
+    from ..eval.report_metrics import MissingBackendError, _check_java, _nltk_wordnet
+
+    try:
+        _check_java()
+        return "1.5"
+    except MissingBackendError:
+        pass
+    try:
+        _nltk_wordnet()
+        return "nltk"
+    except (MissingBackendError, ImportError):
+        return "none"
+
+
+def meteor15_systems(hyps: dict[str, Sequence[str]], refs: Sequence[str]) -> dict[str, tuple[float, np.ndarray]]:
+    """METEOR 1.5 for several systems against the same references in ONE Java process.
+
+    Why: starting the jar (JVM + paraphrase tables) costs 5-20 s on two cores, and the stage scores four systems.
+    The numbers are those of ``eval.report_metrics.meteor15`` called per system (tested): the SCORE statistics of
+    every pair are computed once, then one EVAL line per system returns its per-pair and corpus scores.
+    """
+    import subprocess
+    import tempfile
+    import threading
+
+    from ..eval.report_metrics import MissingBackendError, _check_java, coco_tokenize, meteor15_jar
+
+    java, jar = _check_java(), meteor15_jar()
+    names = list(hyps)
+    if not refs or not names:
+        return {n: (float("nan"), np.zeros(0)) for n in names}
+
+    def clean(text: str) -> str:
+        return " ".join(coco_tokenize(text).replace("|||", " ").split())
+
+    tr = [clean(r) for r in refs]
+    lines = [f"SCORE ||| {r} ||| {clean(h)}\n" for n in names for h, r in zip(hyps[n], tr, strict=True)]
+    out: dict[str, tuple[float, np.ndarray]] = {}
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([java, "-Xmx2G", "-jar", jar.name, "-", "-", "-stdio", "-l", "en", "-norm"],
+                                cwd=jar.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+        assert proc.stdin is not None and proc.stdout is not None
+        stdin, stdout = proc.stdin, proc.stdout
+        writer = threading.Thread(target=lambda: (stdin.write("".join(lines).encode("utf-8")), stdin.flush()),
+                                  daemon=True)
+        writer.start()
+        try:
+            stats = [stdout.readline().decode().strip() for _ in lines]
+            writer.join()
+            if any(not s for s in stats):
+                raise EOFError
+            n = len(tr)
+            for k, name in enumerate(names):
+                stdin.write(("EVAL ||| " + " ||| ".join(stats[k * n:(k + 1) * n]) + "\n").encode())
+                stdin.flush()
+                per = np.array([float(stdout.readline().strip()) for _ in range(n)])
+                out[name] = (float(stdout.readline().strip()), per)
+        except (EOFError, ValueError, BrokenPipeError) as exc:
+            proc.kill()
+            proc.wait()
+            err.seek(0)
+            raise MissingBackendError(f"METEOR 1.5 failed: {err.read().decode(errors='replace')[-800:] or exc!r}; "
+                                      "use --meteor nltk or --meteor none") from None
+        stdin.close()
+        proc.wait(timeout=60)
+    return out
+
+
+def score_systems(generations: dict[str, list[str]], rows: Sequence[dict[str, Any]], meteor: str) -> dict[str, Any]:
+    """``ReportScores`` per system, all on the same (id-ordered) pairs; METEOR 1.5 in one Java process."""
+    from ..eval.report_metrics import _implementations, score_reports
+
+    refs = [r["report"] for r in rows]
+    ids = [r["id"] for r in rows]
+    pids = [r["patient_id"] for r in rows]
+    if meteor != "1.5":
+        return {name: score_reports(gens, refs, ids, pids, meteor=meteor) for name, gens in generations.items()}
+    scores = {name: score_reports(gens, refs, ids, pids, meteor="none") for name, gens in generations.items()}
+    impl = _implementations("1.5")["meteor"]
+    for name, (corpus, per) in meteor15_systems(generations, refs).items():
+        sc = scores[name]
+        sc.per_pair.insert(list(sc.per_pair.columns).index("cider"), "meteor", per)
+        sc.corpus["meteor"] = corpus
+        sc.implementations["meteor"], sc.meteor_backend = impl, "1.5"
+    return scores
+
+
+def metrics_table(scores: dict[str, Any], label: str, n_boot: int, seed: int,
+                  published_yaml: Path | None = PAPER_DIR / "published.yaml") -> pd.DataFrame:
+    """Long table: one row per (system, metric) with a patient-clustered 95% CI, then the published AMRG rows.
+
+    The value is the implementation's corpus statistic (BLEU, METEOR) or the pair mean; the CI is always of the
+    per-pair mean (for BLEU/METEOR it brackets the pair mean, which the note says).
+    """
+    from ..eval.report_metrics import DISPLAY, cluster_bootstrap_ci
+
+    rows = []
+    for system, sc in scores.items():
+        clusters = sc.per_pair["patient_id"].astype(str).to_numpy()
+        for key in HEADLINE:
+            if key not in sc.corpus:
+                continue
+            col = PER_PAIR.get(key, key)
+            if key == "finding_f1":
+                ci = micro_f1_ci(sc.per_pair, n_boot, seed)
+            elif col in sc.per_pair:
+                ci = cluster_bootstrap_ci(sc.per_pair[col].to_numpy(float), clusters, n_boot=n_boot, seed=seed)
+            else:
+                ci = {"ci_low": np.nan, "ci_high": np.nan}
+            note = sc.notes.get(key, "")
+            if key in ("meteor", "bleu_4"):
+                note = "; ".join(x for x in (note, "CI of the per-pair mean") if x)
+            n = sc.counts["pairs"] - (sc.counts["reference_without_birads"] if key.startswith("birads") else
+                                      sc.counts["reference_without_density"] if key.startswith("density") else 0)
+            rows.append({"system": system, "data_source": label, "metric": DISPLAY.get(key, key), "key": key,
+                         "value": sc.corpus[key], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n": n,
+                         "implementation": sc.implementations.get(key, ""), "note": note})
+    rows.extend(published_rows(published_yaml))
+    return pd.DataFrame(rows, columns=["system", "data_source", "metric", "key", "value", "ci_low", "ci_high", "n",
+                                       "implementation", "note"])
+
+
+def micro_f1_ci(per_pair: pd.DataFrame, n_boot: int, seed: int, level: float = 0.95) -> dict[str, float]:
+    """Patient-clustered bootstrap CI of the micro-averaged finding F1 (the table's value), not of a pair mean.
+
+    Why not the per-pair mean: pairs where neither report names a finding score F1 = 1 per pair but add nothing
+    to the micro F1, so the two statistics differ and a CI of one would not bracket the other.
+    """
+    _, inv = np.unique(per_pair["patient_id"].astype(str).to_numpy(), return_inverse=True)
+    k = int(inv.max()) + 1 if len(inv) else 0
+    if k == 0:
+        return {"ci_low": np.nan, "ci_high": np.nan}
+    tp, fp, fn = (np.bincount(inv, weights=per_pair[c].to_numpy(float), minlength=k)
+                  for c in ("finding_tp", "finding_fp", "finding_fn"))
+    w = np.random.default_rng(seed).multinomial(k, np.full(k, 1.0 / k), size=n_boot).astype(float)
+    t, p, n = w @ tp, w @ fp, w @ fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(t > 0, 2 * t / (2 * t + p + n), 0.0)
+    a = (1 - level) / 2
+    return {"ci_low": float(np.quantile(f1, a)), "ci_high": float(np.quantile(f1, 1 - a))}
+
+
+def published_rows(published_yaml: Path | None) -> list[dict[str, Any]]:
+    """AMRG's four numbers (paper/published.yaml), labelled as published on real DMID reports."""
+    if published_yaml is None or not Path(published_yaml).exists():
+        return []
+    from ..eval.report_metrics import DISPLAY
+    from ..paper import load_published
+
+    pub = load_published(Path(published_yaml))
+    out = []
+    for key, pkey in PUBLISHED_KEYS.items():
+        if pkey in pub:
+            out.append({"system": PUBLISHED_SYSTEM, "data_source": "published (real DMID reports)",
+                        "metric": DISPLAY.get(key, key), "key": key, "value": float(pub[pkey]["value"]),
+                        "ci_low": np.nan, "ci_high": np.nan, "n": np.nan, "implementation": pub[pkey].get("label", ""),
+                        "note": pub[pkey]["source_text"]})
+    return out
+
+
+def per_pair_frame(scores: dict[str, Any]) -> pd.DataFrame:
+    return pd.concat([sc.per_pair.assign(system=name) for name, sc in scores.items()], ignore_index=True)
+
+
+# ----------------------------------------------------------------------------------------------- figures
+
+
+def plot_report_metrics(table: pd.DataFrame, title: str = "") -> Any:
+    """Grouped bars of the four AMRG metrics per system, CI whiskers; published AMRG bars hatched."""
+    import matplotlib.pyplot as plt
+
+    from ..eval.report_metrics import DISPLAY
+
+    systems = list(dict.fromkeys(table["system"]))
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    width = 0.8 / max(1, len(systems))
+    x = np.arange(len(FIGURE_METRICS))
+    for i, system in enumerate(systems):
+        sub = table[table["system"] == system].set_index("key")
+        vals = [float(sub.loc[k, "value"]) if k in sub.index else np.nan for k in FIGURE_METRICS]
+        lo = [float(sub.loc[k, "ci_low"]) if k in sub.index else np.nan for k in FIGURE_METRICS]
+        hi = [float(sub.loc[k, "ci_high"]) if k in sub.index else np.nan for k in FIGURE_METRICS]
+        err = np.array([[v - a if np.isfinite(a) else 0 for v, a in zip(vals, lo)],
+                        [b - v if np.isfinite(b) else 0 for v, b in zip(vals, hi)]])
+        err = np.where(np.isfinite(err), np.clip(err, 0, None), 0)
+        published = system == PUBLISHED_SYSTEM
+        src = sub["data_source"].iloc[0] if len(sub) else ""
+        ax.bar(x + (i - (len(systems) - 1) / 2) * width, vals, width, yerr=None if published else err, capsize=2,
+               label=f"{system} — {src}", hatch="//" if published else None,
+               color="white" if published else None, edgecolor="#444444" if published else None)
+    ax.set_xticks(x, [DISPLAY[k] for k in FIGURE_METRICS])
+    ax.set_ylabel("score")
+    top = np.nanmax(np.concatenate([table[c].to_numpy(float) for c in ("value", "ci_high")]))
+    ax.set_ylim(0, max(1.0, float(top) * 1.05))
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(title or "Report generation: this run vs baselines vs published AMRG")
+    return fig
+
+
+def birads_order(values: Sequence[str | None]) -> list[str]:
+    from .parse import BIRADS_RANK
+
+    present = {v for v in values if isinstance(v, str)}
+    return sorted(present, key=lambda v: (BIRADS_RANK.get(v, 99), v))
+
+
+def birads_confusion(per_pair: pd.DataFrame) -> pd.DataFrame:
+    """Counts of reference (rows) x generated (columns) BI-RADS; a generation stating none is column 'none'."""
+    df = per_pair[per_pair["birads_ref"].notna()]
+    cats = birads_order(list(df["birads_ref"]) + list(df["birads_gen"]))
+    gen = df["birads_gen"].where(df["birads_gen"].notna(), "none")
+    mat = pd.crosstab(pd.Categorical(df["birads_ref"], categories=cats),
+                      pd.Categorical(gen, categories=[*cats, "none"]), dropna=False)
+    mat.index.name, mat.columns.name = "reference", "generated"
+    return mat
+
+
+def plot_birads_confusion(matrix: pd.DataFrame, title: str = "") -> Any:
+    import matplotlib.pyplot as plt
+
+    values = matrix.to_numpy()
+    fig, ax = plt.subplots(figsize=(0.55 * values.shape[1] + 1.8, 0.5 * values.shape[0] + 1.4))
+    ax.imshow(values, cmap="Blues")
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
+                color="white" if v > values.max() / 2 else "black")
+    ax.set_xticks(range(values.shape[1]), [str(c) for c in matrix.columns])
+    ax.set_yticks(range(values.shape[0]), [str(c) for c in matrix.index])
+    ax.set_xlabel("BI-RADS in the generated report")
+    ax.set_ylabel("BI-RADS in the reference")
+    ax.set_title(title or "BI-RADS: reference vs generated")
+    return fig
+
+
+def plot_training_curve(log: pd.DataFrame, title: str = "") -> Any:
+    """Training and validation loss per optimiser step (``train.vlm.write_log_history`` CSV)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    tr = log[log["loss"].notna()]
+    ev = log[log["eval_loss"].notna()]
+    ax.plot(tr["step"], tr["loss"], label="train loss")
+    if len(ev):
+        ax.plot(ev["step"], ev["eval_loss"], "o-", label="validation loss")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("token cross-entropy")
+    ax.legend(frameon=False)
+    ax.set_title(title or "Report fine-tuning")
+    return fig
+
+
+def write_figures(run: RunPaths, table: pd.DataFrame, per_pair: pd.DataFrame, log_csv: Path | None,
+                  publish: Callable[..., Any] | None = None) -> dict[str, Path]:
+    """The stage's figures from the data it wrote (the notebook calls this with ``viz.publish`` to show them)."""
+    from ..viz import save_figure
+
+    save = publish or save_figure
+    note = data_note(run.source)
+    out = {"report_metrics": save(plot_report_metrics(table), run.figures / "report_metrics", note=note)[0]}
+    model = per_pair[per_pair["system"] == MODEL_SYSTEM]
+    out["birads_confusion"] = save(plot_birads_confusion(birads_confusion(model)), run.figures / "birads_confusion",
+                                   note=note)[0]
+    if log_csv is not None and Path(log_csv).exists():
+        out["report_training_curve"] = save(plot_training_curve(pd.read_csv(log_csv)),
+                                            run.figures / "report_training_curve", note=note)[0]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- variables
+
+
+def _f(x: float, digits: int = 3) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def stage_variables(table: pd.DataFrame, comparisons: pd.DataFrame, scores: dict[str, Any], n_train: int,
+                    train_seconds: float, meteor_impl: str) -> dict[str, str]:
+    """Manuscript variables (``report_<name>``), every value a formatted string."""
+    val = table.set_index(["system", "key"])
+
+    def v(system: str, key: str) -> float:
+        return float(val.loc[(system, key), "value"]) if (system, key) in val.index else float("nan")
+
+    def ci(system: str, key: str) -> str:
+        if (system, key) not in val.index:
+            return "n/a"
+        row = val.loc[(system, key)]
+        return f"{_f(float(row['ci_low']))}-{_f(float(row['ci_high']))}"
+
+    nn, mode, maj = (BASELINE_NAMES[k] for k in ("nearest neighbour", "mode report", "majority BI-RADS"))
+    out = {k: _f(v(MODEL_SYSTEM, k)) for k in HEADLINE}
+    out.update({f"{k}_ci": ci(MODEL_SYSTEM, k) for k in FIGURE_METRICS})
+    out.update({
+        "majority_birads_acc": _f(v(maj, "birads_acc")), "retrieval_rouge_l": _f(v(nn, "rouge_l")),
+        "retrieval_birads_acc": _f(v(nn, "birads_acc")), "retrieval_meteor": _f(v(nn, "meteor")),
+        "mode_rouge_l": _f(v(mode, "rouge_l")), "mode_birads_acc": _f(v(mode, "birads_acc")),
+        "meteor_impl": meteor_impl, "n_test_reports": f"{scores[MODEL_SYSTEM].counts['pairs']:,}",
+        "n_train_reports": f"{n_train:,}", "train_seconds": f"{train_seconds:.0f}",
+    })
+    for metric in ("rouge_l", "birads_correct"):
+        sel = comparisons[(comparisons["baseline"] == nn) & (comparisons["metric"] == metric)]
+        if len(sel):
+            short = "birads" if metric == "birads_correct" else metric
+            out[f"{short}_gain_over_retrieval"] = _f(float(sel["diff"].iloc[0]))
+            out[f"{short}_vs_retrieval_p"] = _f(float(sel["p"].iloc[0]))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- the stage
+
+
+def _log(msg: str) -> None:
+    print(f"[report] {msg}", flush=True)
+
+
+def run_report_stage(run: RunPaths, recipe_file: str | Path = "report_tiny_cpu.yaml", *,
+                     base_path: str | Path | None = None, caps: ReportCaps | None = None, meteor: str = "auto",
+                     force: bool = False, max_steps: int = -1,
+                     published_yaml: Path | None = PAPER_DIR / "published.yaml") -> dict[str, Any]:
+    """Run the whole stage; resumable: a finished model is not retrained, current generations not redone."""
+    from ..eval.report_metrics import compare_with_baselines
+    from .baselines import run_baselines
+
+    t_start = time.perf_counter()
+    caps = caps or caps_for(run.profile)
+    recipe = load_recipe(recipe_file)
+    tiny = recipe.base_model == "tiny-vlm"
+    if tiny and caps.max_new_tokens != recipe.max_new_tokens:
+        recipe = replace(recipe, max_new_tokens=caps.max_new_tokens)
+    ds = build_stage_dataset(run)
+    train_rows = select_rows(ds.split("train"), caps.train_max, run.seed)
+    val_rows = select_rows(ds.split("val"), caps.val_max, run.seed)
+    test_rows = sorted(select_rows(ds.split("test"), caps.test_max, run.seed), key=lambda r: r["id"])
+    _log(f"{run.name}: {len(train_rows)} train / {len(val_rows)} val / {len(test_rows)} test reports")
+
+    base = Path(base_path) if base_path else _base_weights(recipe.base_model)
+    out_dir = run.train / recipe.name
+    summary = train_report_model(recipe, train_rows, val_rows, base, out_dir, seed=run.seed,
+                                 epochs=caps.epochs if tiny else None, max_steps=max_steps, force=force)
+    _log(f"training {'skipped (final model exists)' if summary['skipped'] else 'done'}: "
+         f"{summary['steps']} steps, {summary['train_seconds']} s")
+
+    t0 = time.perf_counter()
+    gen_dir = run.reports / "generations"
+    model_file = gen_dir / f"{safe_name(recipe.name)}_test.jsonl"
+    if summary["skipped"] and generations_current(model_file, test_rows, recipe.name, recipe.max_new_tokens):
+        generated = [r["generated"] for r in read_generations(model_file)[1]]
+        _log(f"generations current, reused: {model_file}")
+    else:
+        from .train import generate_reports, generation_model_dir
+
+        generated = generate_reports(generation_model_dir(summary["model_dir"], base), test_rows, batch_size=caps.batch_size,
+                                     max_new_tokens=recipe.max_new_tokens, seed=run.seed)
+        write_generations(model_file, recipe.name, test_rows, generated, seed=run.seed,
+                          max_new_tokens=recipe.max_new_tokens, decoding="greedy", model_path=summary["model_dir"],
+                          data_sha256=ds.checksum)
+    generate_seconds = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    gens = {MODEL_SYSTEM: generated}
+    for name, texts in run_baselines(train_rows, test_rows).items():
+        system = BASELINE_NAMES[name]
+        gens[system] = texts
+        write_generations(gen_dir / f"{safe_name(system.replace(': ', '__').replace(' ', '-'))}_test.jsonl",
+                          system, test_rows, texts, seed=run.seed, data_sha256=ds.checksum)
+    backend = choose_meteor(meteor)
+    scores = score_systems(gens, test_rows, backend)
+    label = source_label(run)
+    table = metrics_table(scores, label, caps.n_boot, run.seed, published_yaml)
+    comparisons = compare_with_baselines(scores[MODEL_SYSTEM], {k: v for k, v in scores.items() if k != MODEL_SYSTEM},
+                                         n_boot=caps.n_boot, seed=run.seed)
+    per_pair = per_pair_frame(scores)
+    score_seconds = time.perf_counter() - t0
+
+    note = data_note(run.source)
+    write_table(table, run.tables / "report_metrics", float_digits=3, note=note)
+    write_table(comparisons, run.tables / "report_comparisons", float_digits=3, note=note)
+    per_pair.to_csv(run.reports / "per_pair.csv", index=False, lineterminator="\n")
+    log_csv = out_dir / "log_history.csv"
+    figures = write_figures(run, table, per_pair, log_csv)
+    meteor_impl = scores[MODEL_SYSTEM].implementations["meteor"]
+    variables = stage_variables(table, comparisons, scores, len(train_rows), float(summary["train_seconds"]),
+                                meteor_impl)
+    write_variables(run, "report", variables)
+    result = {
+        "run": run.name, "recipe": recipe.name, "recipe_file": recipe.source, "base_model": str(base),
+        "caps": asdict(caps), "counts": {"train": len(train_rows), "val": len(val_rows), "test": len(test_rows),
+                                          "split": ds.counts(), "problems": len(ds.problems)},
+        "meteor_backend": backend, "meteor_impl": meteor_impl, "train_skipped": summary["skipped"],
+        "steps": summary["steps"], "model_dir": summary["model_dir"],
+        "seconds": {"train": float(summary["train_seconds"]), "generate": round(generate_seconds, 1),
+                    "score": round(score_seconds, 1), "stage": round(time.perf_counter() - t_start, 1)},
+        "generations": str(model_file), "figures": {k: str(p) for k, p in figures.items()}, "variables": variables,
+    }
+    write_json_atomic(run.reports / "stage_summary.json", result)
+    return result
+
+
+def _base_weights(model_id: str) -> Path:
+    from ..train.pipeline import base_weights
+
+    if model_id == "tiny-vlm":
+        from ..pipeline import ensure_tiny_vlm
+
+        return ensure_tiny_vlm()
+    return base_weights(model_id, None)
+
+
+def clean_stage(run: RunPaths, recipe_name: str) -> None:
+    """Remove the stage's model and generations (``--force`` retrains from scratch)."""
+    for path in (run.train / recipe_name, run.reports / "generations"):
+        if path.exists():
+            shutil.rmtree(path)
