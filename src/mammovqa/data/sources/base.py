@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -268,7 +269,7 @@ class _Summary:
     notes: list = field(default_factory=list)
 
 
-class Reader:
+class Reader(ABC):
     """Base of every dataset reader; implements the ``Source`` protocol.
 
     Subclasses set ``name`` (the datasets.yaml key) and implement ``_records()``; the base checks each record's
@@ -300,8 +301,9 @@ class Reader:
             log.warning("%s: %d images missing in total under %s (a partial download?)", self.name,
                         self._summary.missing_images, self.root)
 
+    @abstractmethod
     def _records(self) -> Iterator[Record]:
-        raise NotImplementedError
+        """Yield the dataset's records; each reader implements its own published layout here."""
 
     @property
     def summary(self) -> dict[str, Any]:
