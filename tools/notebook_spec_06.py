@@ -1,7 +1,7 @@
 """Cell list of notebook 06 (report generation), in the format of tools/notebook_specs.py (NB01).
 
 Thin on purpose: the stage (`mammovqa report stage`, report/stage.py) trained, generated and scored; this notebook
-only reads the files it wrote and draws them with the stage's own plotting functions.
+only reads the files it wrote and draws them with the stage's plotting functions (viz/reports.py).
 """
 
 PARAMS = 'source = "phantom"  # phantom | real\nprofile = "default"  # smoke | default | full\nseed = 0\n'
@@ -24,6 +24,7 @@ from mammovqa.paths import RunPaths
 from mammovqa.report import stage as rs
 from mammovqa.report.train import read_generations
 from mammovqa.viz import publish
+from mammovqa.viz import reports as vr
 
 run = RunPaths(source, profile, int(seed))
 summary = json.loads((run.reports / "stage_summary.json").read_text())
@@ -35,13 +36,13 @@ display(Markdown(f"**Run `{run.name}`** — {note} {c['train']:,} training, {c['
         ("md", "## Training curve\n\nToken cross-entropy of the report (assistant turn only) on the training "
                "batches and on held-out validation reports."),
         ("code", """log = pd.read_csv(run.train / summary["recipe"] / "log_history.csv")
-_ = publish(rs.plot_training_curve(log), run.figures / "report_training_curve", note=note)"""),
+_ = publish(vr.training_curve_figure(log), run.figures / "report_training_curve", note=note)"""),
         ("md", "## Metrics against baselines and the published AMRG values\n\nValues with patient-clustered 95% "
                "bootstrap intervals. The AMRG rows are published numbers on real DMID reports, not this run's data; "
                "the baselines need no model: the most common training report, the report of the nearest training "
                "image, and a template stating the majority BI-RADS."),
         ("code", """table = pd.read_csv(run.tables / "report_metrics.csv")
-_ = publish(rs.plot_report_metrics(table), run.figures / "report_metrics", note=note)
+_ = publish(vr.metrics_table_figure(table, rs.FIGURE_METRICS, rs.PUBLISHED_SYSTEM), run.figures / "report_metrics", note=note)
 wide = table.pivot_table(index="metric", columns="system", values="value", sort=False)
 wide.style.format("{:.3f}", na_rep="")"""),
         ("md", "## Paired differences: fine-tuned model minus each baseline\n\nSame test reports, resampled by "
@@ -53,7 +54,8 @@ comp[keep][["baseline", "metric", "model", "baseline_value", "diff", "ci_low", "
                "no BI-RADS is counted in the `none` column (and wrong)."),
         ("code", """per_pair = pd.read_csv(run.reports / "per_pair.csv", dtype={"birads_ref": str, "birads_gen": str})
 model_pairs = per_pair[per_pair["system"] == rs.MODEL_SYSTEM]
-_ = publish(rs.plot_birads_confusion(rs.birads_confusion(model_pairs)), run.figures / "birads_confusion", note=note)"""),
+_ = publish(vr.confusion_matrix_figure(rs.birads_confusion(model_pairs)), run.figures / "birads_confusion",
+            note=note)"""),
         ("md", "## Generated and reference reports, side by side\n\nThe first test cases in id order (no "
                "selection by quality)."),
         ("code", """_, gens = read_generations(summary["generations"])

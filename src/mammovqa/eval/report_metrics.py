@@ -162,21 +162,39 @@ def _check_java() -> str:
 
 
 def meteor15(hyps: Sequence[str], refs: Sequence[str]) -> tuple[float, np.ndarray]:
-    """Corpus and per-pair METEOR 1.5 (``-l en -norm``), one Java process for the whole batch.
+    """Corpus and per-pair METEOR 1.5 (``-l en -norm``) of one system: :func:`meteor15_systems` with one system."""
+    return meteor15_systems({"": hyps}, refs)[""]
 
-    pycocoevalcap's wrapper does one pipe round trip per pair; here every SCORE line is written by a thread
-    while the main thread reads the statistics, then one EVAL line returns per-pair and corpus scores.
-    The serial garbage collector changes no score; it saves ~10% CPU when Java shares one core.
+
+def _meteor_text(text: str) -> str:
+    return " ".join(text.replace("|||", " ").split())
+
+
+def meteor15_systems(hyps: Mapping[str, Sequence[str]], refs: Sequence[str]) -> dict[str, tuple[float, np.ndarray]]:
+    """Corpus and per-pair METEOR 1.5 (``-l en -norm``) of several systems against the same references, in ONE
+    Java process (texts are scored as given: pass ``coco_tokenize``d text, as :func:`score_reports` does).
+
+    Why one process: starting the jar (JVM + paraphrase tables) costs 5-20 s on two cores, and a report stage
+    scores a model and three baselines. pycocoevalcap's wrapper does one pipe round trip per pair; here every
+    distinct (hypothesis, reference) pair of every system is written once as a SCORE line by a thread while the
+    main thread reads the statistics (a constant baseline repeats one text, so most of its pairs are shared),
+    then one EVAL line per system returns its per-pair and corpus scores. The numbers equal one call per
+    system (tested). The serial garbage collector changes no score; it saves ~10% CPU when Java shares a core.
     """
-    if not hyps:
-        return float("nan"), np.zeros(0)
+    names = list(hyps)
+    for name in names:
+        if len(hyps[name]) != len(refs):
+            raise ValueError(f"METEOR: system {name!r} has {len(hyps[name])} generations for {len(refs)} references")
+    if not refs or not names:
+        return {n: (float("nan"), np.zeros(0)) for n in names}
     java = _check_java()
     jar = meteor15_jar()
-    # identical (hypothesis, reference) pairs are scored once: a constant baseline repeats its text per pair
+    clean_refs = [_meteor_text(r) for r in refs]
     unique: dict[tuple[str, str], int] = {}
-    where = np.array([unique.setdefault((" ".join(h.replace("|||", " ").split()), " ".join(r.replace("|||", " ").split())),
-                                        len(unique)) for h, r in zip(hyps, refs)])
+    where = {n: np.array([unique.setdefault((_meteor_text(h), r), len(unique)) for h, r in zip(hyps[n], clean_refs)])
+             for n in names}
     lines = [f"SCORE ||| {r} ||| {h}\n" for h, r in unique]
+    out: dict[str, tuple[float, np.ndarray]] = {}
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen([java, "-Xmx2G", "-XX:+UseSerialGC", "-jar", jar.name, "-", "-", "-stdio", "-l", "en", "-norm"],
                                 cwd=jar.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
@@ -197,11 +215,12 @@ def meteor15(hyps: Sequence[str], refs: Sequence[str]) -> tuple[float, np.ndarra
             writer.join()
             if any(not s for s in stats):
                 raise EOFError
-            # the corpus score pools statistics over *all* pairs, so duplicates are repeated in the EVAL line
-            stdin.write(("EVAL ||| " + " ||| ".join(stats[i] for i in where) + "\n").encode())
-            stdin.flush()
-            per = np.array([float(stdout.readline().strip()) for _ in where])
-            corpus = float(stdout.readline().strip())
+            for name in names:
+                # the corpus score pools statistics over *all* pairs, so duplicates are repeated in the EVAL line
+                stdin.write(("EVAL ||| " + " ||| ".join(stats[i] for i in where[name]) + "\n").encode())
+                stdin.flush()
+                per = np.array([float(stdout.readline().strip()) for _ in where[name]])
+                out[name] = (float(stdout.readline().strip()), per)
         except (EOFError, ValueError, BrokenPipeError) as exc:
             proc.kill()
             proc.wait()
@@ -211,7 +230,7 @@ def meteor15(hyps: Sequence[str], refs: Sequence[str]) -> tuple[float, np.ndarra
                                       "use --meteor nltk or --meteor none") from None
         stdin.close()
         proc.wait(timeout=60)
-    return corpus, per
+    return out
 
 
 WORDNET_DIRS: tuple[Path, ...] = (Path("/usr/share/wordnet"), Path("/usr/share/wordnet/dict"))
@@ -393,6 +412,31 @@ def score_reports(generations: Sequence[str | None], references: Sequence[str | 
         notes["density_acc"] = f"{counts['reference_without_density']} references without density excluded"
         notes["cider"] = "per-pair CIDEr depends on the reference set (IDF)"
     return ReportScores(per, corpus, counts, _implementations(meteor), meteor, notes)
+
+
+def score_systems(generations: Mapping[str, Sequence[str | None]], references: Sequence[str | None],
+                  ids: Sequence[str] | None = None, patient_ids: Sequence[str] | None = None,
+                  meteor: MeteorBackend = "1.5") -> dict[str, ReportScores]:
+    """:func:`score_reports` of several systems on the same pairs; with METEOR 1.5, one Java process for all.
+
+    Every other metric is computed per system exactly as :func:`score_reports` does; the METEOR column and corpus
+    value come from :func:`meteor15_systems`, so the scores equal one ``score_reports`` call per system.
+    """
+    if meteor != "1.5":
+        return {name: score_reports(gens, references, ids, patient_ids, meteor=meteor)
+                for name, gens in generations.items()}
+    scores = {name: score_reports(gens, references, ids, patient_ids, meteor="none")
+              for name, gens in generations.items()}
+    if not len(references):
+        return scores
+    tokenized = {name: [coco_tokenize(g) for g in gens] for name, gens in generations.items()}
+    impl = _implementations("1.5")["meteor"]
+    for name, (corpus, per) in meteor15_systems(tokenized, [coco_tokenize(r) for r in references]).items():
+        sc = scores[name]
+        sc.per_pair.insert(list(sc.per_pair.columns).index("cider"), "meteor", per)
+        sc.corpus["meteor"] = corpus
+        sc.implementations["meteor"], sc.meteor_backend = impl, "1.5"
+    return scores
 
 
 # ----------------------------------------------------------------------------------------------- bootstrap

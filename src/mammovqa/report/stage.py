@@ -60,6 +60,7 @@ class ReportCaps:
     max_new_tokens: int
     batch_size: int = 32
     n_boot: int = 2000
+    lesion_oversample: int = 1  # copies per epoch of each training report that names a finding (1 = none extra)
 
 
 #: default measured on the shared 2-core machine (load average ~5 from other jobs): 127 steps of 16 in 468 s,
@@ -68,7 +69,7 @@ class ReportCaps:
 #: smoke checks wiring only: 12 steps cannot learn a report, so generation is cut at 64 tokens.
 PROFILE_CAPS: dict[str, ReportCaps] = {
     "smoke": ReportCaps(train_max=192, epochs=1, val_max=16, test_max=48, max_new_tokens=64, n_boot=500),
-    "default": ReportCaps(train_max=None, epochs=1, val_max=64, test_max=200, max_new_tokens=192),
+    "default": ReportCaps(train_max=None, epochs=2, val_max=64, test_max=200, max_new_tokens=192),
     "full": ReportCaps(train_max=None, epochs=3, val_max=128, test_max=None, max_new_tokens=192),
 }
 
@@ -129,6 +130,15 @@ def build_stage_dataset(run: RunPaths) -> Any:
     return ds
 
 
+def oversample_lesions(rows: Sequence[dict[str, Any]], copies: int) -> list[dict[str, Any]]:
+    """``rows`` with every report that names a finding repeated ``copies`` times (the Trainer shuffles)."""
+    if copies <= 1:
+        return list(rows)
+    from .parse import finding_terms
+
+    return [*rows, *(r for r in rows if finding_terms(r["report"]) for _ in range(copies - 1))]
+
+
 # ----------------------------------------------------------------------------------------------- scoring
 
 
@@ -151,76 +161,21 @@ def choose_meteor(requested: str = "auto") -> str:
 
 
 def meteor15_systems(hyps: dict[str, Sequence[str]], refs: Sequence[str]) -> dict[str, tuple[float, np.ndarray]]:
-    """METEOR 1.5 for several systems against the same references in ONE Java process.
+    """METEOR 1.5 of several systems' raw report texts in one Java process (``coco_tokenize``d first, as in
+    scoring): ``eval.report_metrics.meteor15_systems``, which every METEOR 1.5 score of the project goes through."""
+    from ..eval.report_metrics import coco_tokenize
+    from ..eval.report_metrics import meteor15_systems as _meteor15_systems
 
-    Why: starting the jar (JVM + paraphrase tables) costs 5-20 s on two cores, and the stage scores four systems.
-    The numbers are those of ``eval.report_metrics.meteor15`` called per system (tested): the SCORE statistics of
-    every pair are computed once, then one EVAL line per system returns its per-pair and corpus scores.
-    """
-    import subprocess
-    import tempfile
-    import threading
-
-    from ..eval.report_metrics import MissingBackendError, _check_java, coco_tokenize, meteor15_jar
-
-    java, jar = _check_java(), meteor15_jar()
-    names = list(hyps)
-    if not refs or not names:
-        return {n: (float("nan"), np.zeros(0)) for n in names}
-
-    def clean(text: str) -> str:
-        return " ".join(coco_tokenize(text).replace("|||", " ").split())
-
-    tr = [clean(r) for r in refs]
-    lines = [f"SCORE ||| {r} ||| {clean(h)}\n" for n in names for h, r in zip(hyps[n], tr, strict=True)]
-    out: dict[str, tuple[float, np.ndarray]] = {}
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([java, "-Xmx2G", "-jar", jar.name, "-", "-", "-stdio", "-l", "en", "-norm"],
-                                cwd=jar.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
-        assert proc.stdin is not None and proc.stdout is not None
-        stdin, stdout = proc.stdin, proc.stdout
-        writer = threading.Thread(target=lambda: (stdin.write("".join(lines).encode("utf-8")), stdin.flush()),
-                                  daemon=True)
-        writer.start()
-        try:
-            stats = [stdout.readline().decode().strip() for _ in lines]
-            writer.join()
-            if any(not s for s in stats):
-                raise EOFError
-            n = len(tr)
-            for k, name in enumerate(names):
-                stdin.write(("EVAL ||| " + " ||| ".join(stats[k * n:(k + 1) * n]) + "\n").encode())
-                stdin.flush()
-                per = np.array([float(stdout.readline().strip()) for _ in range(n)])
-                out[name] = (float(stdout.readline().strip()), per)
-        except (EOFError, ValueError, BrokenPipeError) as exc:
-            proc.kill()
-            proc.wait()
-            err.seek(0)
-            raise MissingBackendError(f"METEOR 1.5 failed: {err.read().decode(errors='replace')[-800:] or exc!r}; "
-                                      "use --meteor nltk or --meteor none") from None
-        stdin.close()
-        proc.wait(timeout=60)
-    return out
+    return _meteor15_systems({n: [coco_tokenize(h) for h in texts] for n, texts in hyps.items()},
+                             [coco_tokenize(r) for r in refs])
 
 
 def score_systems(generations: dict[str, list[str]], rows: Sequence[dict[str, Any]], meteor: str) -> dict[str, Any]:
     """``ReportScores`` per system, all on the same (id-ordered) pairs; METEOR 1.5 in one Java process."""
-    from ..eval.report_metrics import _implementations, score_reports
+    from ..eval.report_metrics import score_systems as _score_systems
 
-    refs = [r["report"] for r in rows]
-    ids = [r["id"] for r in rows]
-    pids = [r["patient_id"] for r in rows]
-    if meteor != "1.5":
-        return {name: score_reports(gens, refs, ids, pids, meteor=meteor) for name, gens in generations.items()}
-    scores = {name: score_reports(gens, refs, ids, pids, meteor="none") for name, gens in generations.items()}
-    impl = _implementations("1.5")["meteor"]
-    for name, (corpus, per) in meteor15_systems(generations, refs).items():
-        sc = scores[name]
-        sc.per_pair.insert(list(sc.per_pair.columns).index("cider"), "meteor", per)
-        sc.corpus["meteor"] = corpus
-        sc.implementations["meteor"], sc.meteor_backend = impl, "1.5"
-    return scores
+    return _score_systems(generations, [r["report"] for r in rows], [r["id"] for r in rows],
+                          [r["patient_id"] for r in rows], meteor=meteor)  # type: ignore[arg-type]
 
 
 def metrics_table(scores: dict[str, Any], label: str, n_boot: int, seed: int,
@@ -303,103 +258,28 @@ def per_pair_frame(scores: dict[str, Any]) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------- figures
 
 
-def plot_report_metrics(table: pd.DataFrame, title: str = "") -> Any:
-    """Grouped bars of the four AMRG metrics per system, CI whiskers; published AMRG bars hatched."""
-    import matplotlib.pyplot as plt
-
-    from ..eval.report_metrics import DISPLAY
-
-    systems = list(dict.fromkeys(table["system"]))
-    fig, ax = plt.subplots(figsize=(7.5, 3.4))
-    width = 0.8 / max(1, len(systems))
-    x = np.arange(len(FIGURE_METRICS))
-    for i, system in enumerate(systems):
-        sub = table[table["system"] == system].set_index("key")
-        vals = [float(sub.loc[k, "value"]) if k in sub.index else np.nan for k in FIGURE_METRICS]
-        lo = [float(sub.loc[k, "ci_low"]) if k in sub.index else np.nan for k in FIGURE_METRICS]
-        hi = [float(sub.loc[k, "ci_high"]) if k in sub.index else np.nan for k in FIGURE_METRICS]
-        err = np.array([[v - a if np.isfinite(a) else 0 for v, a in zip(vals, lo)],
-                        [b - v if np.isfinite(b) else 0 for v, b in zip(vals, hi)]])
-        err = np.where(np.isfinite(err), np.clip(err, 0, None), 0)
-        published = system == PUBLISHED_SYSTEM
-        src = sub["data_source"].iloc[0] if len(sub) else ""
-        ax.bar(x + (i - (len(systems) - 1) / 2) * width, vals, width, yerr=None if published else err, capsize=2,
-               label=f"{system} — {src}", hatch="//" if published else None,
-               color="white" if published else None, edgecolor="#444444" if published else None)
-    ax.set_xticks(x, [DISPLAY[k] for k in FIGURE_METRICS])
-    ax.set_ylabel("score")
-    top = np.nanmax(np.concatenate([table[c].to_numpy(float) for c in ("value", "ci_high")]))
-    ax.set_ylim(0, max(1.0, float(top) * 1.05))
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set_title(title or "Report generation: this run vs baselines vs published AMRG")
-    return fig
-
-
-def birads_order(values: Sequence[str | None]) -> list[str]:
-    from .parse import BIRADS_RANK
-
-    present = {v for v in values if isinstance(v, str)}
-    return sorted(present, key=lambda v: (BIRADS_RANK.get(v, 99), v))
-
-
 def birads_confusion(per_pair: pd.DataFrame) -> pd.DataFrame:
     """Counts of reference (rows) x generated (columns) BI-RADS; a generation stating none is column 'none'."""
-    df = per_pair[per_pair["birads_ref"].notna()]
-    cats = birads_order(list(df["birads_ref"]) + list(df["birads_gen"]))
-    gen = df["birads_gen"].where(df["birads_gen"].notna(), "none")
-    mat = pd.crosstab(pd.Categorical(df["birads_ref"], categories=cats),
-                      pd.Categorical(gen, categories=[*cats, "none"]), dropna=False)
-    mat.index.name, mat.columns.name = "reference", "generated"
-    return mat
+    from ..viz.reports import per_pair_birads_confusion
 
-
-def plot_birads_confusion(matrix: pd.DataFrame, title: str = "") -> Any:
-    import matplotlib.pyplot as plt
-
-    values = matrix.to_numpy()
-    fig, ax = plt.subplots(figsize=(0.55 * values.shape[1] + 1.8, 0.5 * values.shape[0] + 1.4))
-    ax.imshow(values, cmap="Blues")
-    for (i, j), v in np.ndenumerate(values):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
-                color="white" if v > values.max() / 2 else "black")
-    ax.set_xticks(range(values.shape[1]), [str(c) for c in matrix.columns])
-    ax.set_yticks(range(values.shape[0]), [str(c) for c in matrix.index])
-    ax.set_xlabel("BI-RADS in the generated report")
-    ax.set_ylabel("BI-RADS in the reference")
-    ax.set_title(title or "BI-RADS: reference vs generated")
-    return fig
-
-
-def plot_training_curve(log: pd.DataFrame, title: str = "") -> Any:
-    """Training and validation loss per optimiser step (``train.vlm.write_log_history`` CSV)."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3))
-    tr = log[log["loss"].notna()]
-    ev = log[log["eval_loss"].notna()]
-    ax.plot(tr["step"], tr["loss"], label="train loss")
-    if len(ev):
-        ax.plot(ev["step"], ev["eval_loss"], "o-", label="validation loss")
-    ax.set_xlabel("optimiser step")
-    ax.set_ylabel("token cross-entropy")
-    ax.legend(frameon=False)
-    ax.set_title(title or "Report fine-tuning")
-    return fig
+    return per_pair_birads_confusion(per_pair)
 
 
 def write_figures(run: RunPaths, table: pd.DataFrame, per_pair: pd.DataFrame, log_csv: Path | None,
                   publish: Callable[..., Any] | None = None) -> dict[str, Path]:
     """The stage's figures from the data it wrote (the notebook calls this with ``viz.publish`` to show them)."""
     from ..viz import save_figure
+    from ..viz.reports import confusion_matrix_figure, metrics_table_figure, training_curve_figure
 
     save = publish or save_figure
     note = data_note(run.source)
-    out = {"report_metrics": save(plot_report_metrics(table), run.figures / "report_metrics", note=note)[0]}
+    out = {"report_metrics": save(metrics_table_figure(table, FIGURE_METRICS, PUBLISHED_SYSTEM),
+                                  run.figures / "report_metrics", note=note)[0]}
     model = per_pair[per_pair["system"] == MODEL_SYSTEM]
-    out["birads_confusion"] = save(plot_birads_confusion(birads_confusion(model)), run.figures / "birads_confusion",
+    out["birads_confusion"] = save(confusion_matrix_figure(birads_confusion(model)), run.figures / "birads_confusion",
                                    note=note)[0]
     if log_csv is not None and Path(log_csv).exists():
-        out["report_training_curve"] = save(plot_training_curve(pd.read_csv(log_csv)),
+        out["report_training_curve"] = save(training_curve_figure(pd.read_csv(log_csv)),
                                             run.figures / "report_training_curve", note=note)[0]
     return out
 
@@ -473,7 +353,8 @@ def run_report_stage(run: RunPaths, recipe_file: str | Path = "report_tiny_cpu.y
 
     base = Path(base_path) if base_path else _base_weights(recipe.base_model)
     out_dir = run.train / recipe.name
-    summary = train_report_model(recipe, train_rows, val_rows, base, out_dir, seed=run.seed,
+    fit_rows = oversample_lesions(train_rows, caps.lesion_oversample)
+    summary = train_report_model(recipe, fit_rows, val_rows, base, out_dir, seed=run.seed,
                                  epochs=caps.epochs if tiny else None, max_steps=max_steps, force=force)
     _log(f"training {'skipped (final model exists)' if summary['skipped'] else 'done'}: "
          f"{summary['steps']} steps, {summary['train_seconds']} s")
@@ -534,13 +415,31 @@ def run_report_stage(run: RunPaths, recipe_file: str | Path = "report_tiny_cpu.y
     return result
 
 
+#: The report stage's own tiny VLM: (image_size, patch_size). See ``report_tiny_vlm``.
+REPORT_TINY_IMAGE = (128, 16)
+
+
+def report_tiny_vlm(image_size: int = REPORT_TINY_IMAGE[0], patch_size: int = REPORT_TINY_IMAGE[1]) -> Path:
+    """The tiny VLM the report stage fine-tunes, built once in ``models_local/tiny-vlm-report-<size>-p<patch>``.
+
+    Why not the shared 64-px tiny VLM: a phantom lesion a few pixels wide in a 256-px image shrinks to one or two
+    pixels at 64 px, and the report's BI-RADS and findings hinge on it. The same (size / patch)**2 = 64 image tokens
+    at 128 px cost the language model nothing more; only the patch embedding grows (3 x 16 x 16 -> 64 weights).
+    """
+    from ..models.tiny import build_tiny_vlm
+    from ..paths import LOCAL_MODELS_DIR
+
+    path = LOCAL_MODELS_DIR / f"tiny-vlm-report-{image_size}-p{patch_size}"
+    if not (path / "config.json").exists():
+        build_tiny_vlm(path, seed=0, image_size=image_size, patch_size=patch_size)
+    return path
+
+
 def _base_weights(model_id: str) -> Path:
     from ..train.pipeline import base_weights
 
     if model_id == "tiny-vlm":
-        from ..pipeline import ensure_tiny_vlm
-
-        return ensure_tiny_vlm()
+        return report_tiny_vlm()
     return base_weights(model_id, None)
 
 

@@ -68,7 +68,8 @@ def _thumb(path: str, size: int = 160) -> np.ndarray:
 def plot_qa_gallery(items: Sequence[QAItem], ncol: int = 4) -> plt.Figure:
     """One QA pair per topic: the image(s), the question, the lettered options and the gold answer (Fig. 1e)."""
     nrow = int(np.ceil(len(items) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.1 * ncol, 3.6 * nrow), squeeze=False)
+    # constrained layout reserves room for the multi-line titles (tight_layout lets them overrun the row above)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.3 * ncol, 4.4 * nrow), squeeze=False, layout="constrained")
     for ax, it in zip(axes.flat, items):
         thumbs = [_thumb(p, 140) for p in it.images[:4]]
         h = max(t.shape[0] for t in thumbs)
@@ -81,7 +82,6 @@ def plot_qa_gallery(items: Sequence[QAItem], ncol: int = 4) -> plt.Figure:
         ax.set_title("\n".join(textwrap.fill(line, 44) for line in text.split("\n")), fontsize=6, loc="left")
     for ax in list(axes.flat)[len(items):]:
         ax.axis("off")
-    fig.tight_layout()
     return fig
 
 

@@ -1,4 +1,5 @@
-"""Report-generation figures: BI-RADS confusion matrix, and metrics of models and baselines beside AMRG's.
+"""Report-generation figures: BI-RADS confusion matrix, metrics of models and baselines beside AMRG's, and the
+fine-tuning curve. The report stage (``report/stage.py``) and notebook 06 draw with these functions only.
 
 Why the data-source labels: the AMRG figures (PROTOCOL.md s8) were measured on real DMID reports; ours may be
 on phantom reports. Bars from different data must never look comparable at a glance, so every bar group
@@ -35,10 +36,25 @@ def birads_confusion(reference: Sequence[str | None], generated: Sequence[str | 
     return mat
 
 
+def _birads_or_none(values: Sequence[object]) -> list[str | None]:
+    """Category strings, with None for missing values (None, NaN, empty) as read back from a CSV."""
+    return [v if isinstance(v, str) and v else None for v in values]
+
+
+def per_pair_birads_confusion(per_pair: pd.DataFrame) -> pd.DataFrame:
+    """:func:`birads_confusion` of a per-pair score table (columns ``birads_ref``, ``birads_gen``)."""
+    return birads_confusion(_birads_or_none(per_pair["birads_ref"]), _birads_or_none(per_pair["birads_gen"]))
+
+
 def birads_confusion_figure(reference: Sequence[str | None], generated: Sequence[str | None],
                             title: str = "BI-RADS: reference vs generated", normalise: bool = True) -> plt.Figure:
     """Heat map of :func:`birads_confusion`; rows normalised to recall when ``normalise``; counts annotated."""
-    mat = birads_confusion(reference, generated)
+    return confusion_matrix_figure(birads_confusion(reference, generated), title, normalise)
+
+
+def confusion_matrix_figure(mat: pd.DataFrame, title: str = "BI-RADS: reference vs generated",
+                            normalise: bool = True) -> plt.Figure:
+    """Heat map of a reference (rows) x generated (columns) count matrix such as :func:`birads_confusion`."""
     counts = mat.to_numpy(dtype=float)
     shown = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalise else counts
     fig, ax = plt.subplots(figsize=(1.0 + 0.45 * mat.shape[1], 0.8 + 0.42 * max(mat.shape[0], 1)))
@@ -90,7 +106,8 @@ def metrics_bar_figure(results: pd.DataFrame, metrics: Sequence[str] = tuple(PUB
             if {"ci_low", "ci_high"} <= set(sub.columns):
                 lo = [vals[i] - float(sub.loc[m, "ci_low"]) if m in sub.index else 0 for i, m in enumerate(metrics)]
                 hi = [float(sub.loc[m, "ci_high"]) - vals[i] if m in sub.index else 0 for i, m in enumerate(metrics)]
-                err = np.array([lo, hi])
+                # a corpus statistic (BLEU, METEOR) may lie outside the CI of the pair mean: no negative whisker
+                err = np.clip(np.nan_to_num(np.array([lo, hi], dtype=float)), 0, None)
             style = {"color": colors(k % 10)}
         bars = ax.bar(x + (k - (n - 1) / 2) * width, vals, width, label=label, yerr=err, capsize=2, **style)
         for b, v in zip(bars, vals):
@@ -100,5 +117,37 @@ def metrics_bar_figure(results: pd.DataFrame, metrics: Sequence[str] = tuple(PUB
     ax.set_ylabel("score")
     ax.set_title(title)
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def metrics_table_figure(table: pd.DataFrame, keys: Sequence[str], published_system: str,
+                         title: str = "Report generation: this run vs baselines vs published AMRG") -> plt.Figure:
+    """:func:`metrics_bar_figure` of the report stage's long metrics table.
+
+    ``table`` has columns ``system``, ``data_source``, ``metric`` (display name), ``key``, ``value``, ``ci_low``,
+    ``ci_high``; rows of ``published_system`` become the hatched published bars, the others one group each.
+    """
+    from ..eval.report_metrics import DISPLAY
+
+    sel = table[table["key"].isin(keys)]
+    metrics = [DISPLAY.get(k, k) for k in keys if k in set(sel["key"])]
+    pub = sel[sel["system"] == published_system]
+    ours = sel[sel["system"] != published_system].rename(columns={"data_source": "source"})
+    return metrics_bar_figure(ours, metrics, dict(zip(pub["metric"], pub["value"].astype(float))) or None, title)
+
+
+def training_curve_figure(log: pd.DataFrame, title: str = "Report fine-tuning") -> plt.Figure:
+    """Training and validation loss per optimiser step (``train.vlm.write_log_history`` CSV)."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    tr = log[log["loss"].notna()]
+    ev = log[log["eval_loss"].notna()]
+    ax.plot(tr["step"], tr["loss"], label="train loss")
+    if len(ev):
+        ax.plot(ev["step"], ev["eval_loss"], "o-", label="validation loss")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("token cross-entropy")
+    ax.legend(frameon=False)
+    ax.set_title(title)
     fig.tight_layout()
     return fig
