@@ -149,3 +149,21 @@ def test_cli_predict_and_list(tiny, tmp_path, capsys):
     assert main(["models", "list", "--json"]) == 0
     listed = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
     assert len(listed) >= 15 and listed["minigpt4-7b"]["available"] is False
+
+
+def test_resume_refuses_a_file_written_by_other_weights(tmp_path):
+    """After a re-training, continuing the old file would mix two checkpoints' answers."""
+    from mammovqa.models.predict import StalePredictions, model_fingerprint
+    from mammovqa.models.tiny import build_tiny_vlm
+
+    a = build_tiny_vlm(tmp_path / "a", seed=0, image_size=32, text_hidden=64, vision_hidden=32)
+    b = build_tiny_vlm(tmp_path / "b", seed=1, image_size=32, text_hidden=64, vision_hidden=32)
+    assert model_fingerprint(a) != model_fingerprint(b) and model_fingerprint(a) == model_fingerprint(a)
+    items = make_items(tmp_path, 4)
+    out = tmp_path / "preds.jsonl"
+    predict("m", items[:2], out, model_path=a, progress=False, max_new_tokens=2)
+    with pytest.raises(StalePredictions, match="other weights"):
+        predict("m", items, out, model_path=b, progress=False, max_new_tokens=2)
+    summary = predict("m", items, out, model_path=b, progress=False, max_new_tokens=2, on_model_change="restart")
+    assert summary["written"] == 4 and summary["skipped_done"] == 0
+    assert read_predictions(out).provenance["model_fingerprint"] == model_fingerprint(b)

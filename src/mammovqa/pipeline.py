@@ -74,6 +74,7 @@ def run_model(run: RunPaths, model_id: str, items: list[QAItem], cap: int | None
     for (split, level), sel in sorted(groups(items).items()):
         sel = cap_items(sel, cap, run.seed)
         out[f"{split}_{level}"] = predict(model_id, sel, run.predictions(model_id, split, level), model=model,
+                                          on_model_change="restart",
                                           batch_size=batch_size, max_new_tokens=max_new_tokens, seed=run.seed,
                                           progress=True)
     return out
@@ -146,7 +147,7 @@ def circular(run: RunPaths, models: Sequence[str] = (FINETUNED_ID, "baseline/ran
 
         entry = json.loads(entry_file.read_text())
         model = load_model(model_id, max_new_tokens=16, seed=run.seed, model_path=entry["path"])
-        predict(model_id, rotated, path, model=model, batch_size=16, seed=run.seed)
+        predict(model_id, rotated, path, model=model, batch_size=16, seed=run.seed, on_model_change="restart")
         out["models"][model_id] = str(path)
     write_json_atomic(run.results / "predictions" / "circular_manifest.json", out)
     return out

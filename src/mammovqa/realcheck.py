@@ -160,7 +160,7 @@ def predict_real_check(run: RunPaths, models: Mapping[str, Path | None], baselin
             continue
         result[mid] = {level: predict(mid, sel, run.predictions(mid, SPLIT, level), model=model,
                                       batch_size=batch_size, max_new_tokens=max_new_tokens, seed=run.seed,
-                                      progress=False)
+                                      progress=False, on_model_change="restart")
                        for level, sel in _by_level(items).items()}
     return result
 

@@ -42,7 +42,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                       max_new_tokens=args.max_new_tokens, seed=args.seed, shard=parse_shard(args.shard),
                       base_url=args.base_url, model_path=args.model_path, served_model=args.served_model,
                       concurrency=args.concurrency, timeout_s=args.timeout, retries=args.retries,
-                      device=args.device, progress=not args.quiet)
+                      device=args.device, progress=not args.quiet,
+                      on_model_change="restart" if args.restart_if_model_changed else "error")
     print(json.dumps({"out": str(out), **summary}, sort_keys=True))
     return 0
 
@@ -101,6 +102,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--limit", type=int, help="only the first N items (smoke tests)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--restart-if-model-changed", action="store_true",
+                   help="if OUT was written by other weights, start it over (default: stop with an error)")
     p.set_defaults(func=cmd_predict)
 
     m = subparsers.add_parser("models", help="model registry: list, build the tiny offline VLM, import predictions",

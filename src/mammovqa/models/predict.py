@@ -38,6 +38,65 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
+class StalePredictions(MammoVQAError):
+    """A prediction file was written by other weights than the ones now asked to continue it."""
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+HASH_LIMIT = 2 << 30  # hash weight contents up to 2 GiB; above that, names + sizes + mtimes (7B checkpoints)
+
+
+def model_fingerprint(path: str | Path | None) -> str | None:
+    """Identity of a checkpoint's weights, so a resumed file is only ever continued by the same model.
+
+    Why: after a re-training, resuming the old prediction file would silently mix answers of two checkpoints.
+    """
+    if path is None or not Path(path).is_dir():
+        return None
+    files = sorted(p for p in Path(path).rglob("*") if p.suffix in WEIGHT_SUFFIXES and p.is_file())
+    h = hashlib.sha256()
+    by_content = sum(p.stat().st_size for p in files) <= HASH_LIMIT
+    for p in files:
+        h.update(p.relative_to(path).as_posix().encode())
+        if by_content:
+            h.update(p.read_bytes())
+        else:
+            st = p.stat()
+            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def check_resumable(out_path: str | Path, fingerprint: str | None, on_mismatch: str) -> None:
+    """Refuse (``error``) or start over (``restart``) when ``out_path`` holds another model's answers."""
+    from ..predictions import read_predictions
+
+    out_path = Path(out_path)
+    if fingerprint is None or not out_path.exists():
+        return
+    old = read_predictions(out_path).provenance.get("model_fingerprint")
+    if old == fingerprint:
+        return  # (a file with no fingerprint has unknown weights: treated as other weights)
+    if on_mismatch == "restart":
+        out_path.unlink()
+        return
+    raise StalePredictions(f"{out_path} was written by other weights (fingerprint {old}, now {fingerprint}); "
+                           "delete it or pass --restart-if-model-changed to start it over")
+
+
+def _weights_path(model_id: str, model: HFModel | None, model_path: str | Path | None) -> Path | None:
+    """Where the weights are, without loading them (a finished file must not cost a 7B model load)."""
+    if model is not None:
+        return Path(model.path)
+    if model_path is not None:
+        return Path(model_path)
+    if Path(model_id).is_dir():
+        return Path(model_id)
+    from .registry import find_weights, load_models
+
+    spec = load_models().get(model_id)
+    return find_weights(spec) if spec is not None and spec.native else None
+
+
 def items_checksum(items: Sequence[QAItem]) -> str:
     """Hash of the items as given (order-independent), recorded in the provenance line."""
     return sha256_text("\n".join(sorted(dumps(it.to_json()) for it in items)))
@@ -79,13 +138,19 @@ def predict(model_id: str, items: Sequence[QAItem], out_path: str | Path, *, bac
             base_url: str | None = None, model_path: str | Path | None = None, served_model: str | None = None,
             concurrency: int = 4, timeout_s: float = 120.0, retries: int = 3, backoff_s: float = 1.0,
             device: str | None = None, progress: bool = True, model: HFModel | None = None,
-            generate_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Predict every not-yet-answered item of this shard; returns counts (todo, written, errors, skipped)."""
+            generate_kwargs: dict[str, Any] | None = None, on_model_change: str = "error") -> dict[str, Any]:
+    """Predict every not-yet-answered item of this shard; returns counts (todo, written, errors, skipped).
+
+    A file is resumed only by the weights that started it (``model_fingerprint``); otherwise ``on_model_change``
+    says whether to stop with an error (default) or to start the file over (``restart``).
+    """
     from tqdm import tqdm
 
     if backend not in ("hf", "openai"):
         raise MammoVQAError(f"unknown backend {backend!r} (hf, openai)")
     i, n = shard
+    fingerprint = model_fingerprint(_weights_path(model_id, model, model_path)) if backend == "hf" else None
+    check_resumable(out_path, fingerprint, on_model_change)
     mine = [it for it in items if shard_of(it.id, n) == i]
     done = done_ids(out_path)
     todo = [it for it in mine if it.id not in done]
@@ -94,6 +159,7 @@ def predict(model_id: str, items: Sequence[QAItem], out_path: str | Path, *, bac
     if not todo:
         return summary
     prov = provenance(seed=seed, model_id=model_id, data_checksum=items_checksum(items), backend=backend,
+                      model_fingerprint=fingerprint,
                       max_new_tokens=max_new_tokens, decoding="greedy", shard=f"{i}/{n}",
                       base_url=base_url if backend == "openai" else None)
     bar = tqdm(total=len(todo), desc=f"predict {model_id}", unit="item", disable=not progress)
