@@ -107,3 +107,18 @@ def test_full_finetune_learns_a_visible_label(tiny, items, tmp_path):
     res = train_vlm(recipe, items, [], tiny, tmp_path / "learn", epochs=6, resume=False)
     losses = [float(line.split(",")[2]) for line in res.log_csv.read_text().splitlines()[1:] if line.split(",")[2]]
     assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3])
+
+
+def test_resume_restores_the_checkpoint_weights(tiny, items, tmp_path):
+    """A finished run resumed with no step left must save the trained weights, not the base model's."""
+    from transformers import AutoModelForImageTextToText
+
+    recipe = _recipe(tmp_path, learning_rate=1e-2)
+    train_vlm(recipe, items, [], tiny, tmp_path / "out", max_steps=2)
+    trained = AutoModelForImageTextToText.from_pretrained(tmp_path / "out" / "checkpoint-2").state_dict()
+    again = train_vlm(recipe, items, [], tiny, tmp_path / "out", max_steps=2)
+    final = AutoModelForImageTextToText.from_pretrained(again.model_dir).state_dict()
+    base = AutoModelForImageTextToText.from_pretrained(tiny).state_dict()
+    assert again.resumed_from.endswith("checkpoint-2")
+    assert all(torch.equal(final[k], trained[k]) for k in trained)
+    assert not all(torch.equal(final[k], base[k]) for k in base)

@@ -64,20 +64,30 @@ def _latest_checkpoint(out_dir: Path) -> Path | None:
     return ckpts[-1] if ckpts else None
 
 
-def load_for_training(model_path: Path, recipe: Recipe) -> tuple[Any, Any]:
-    """Model + processor, with LoRA applied to the language model or the listed modules frozen."""
+def load_for_training(model_path: Path, recipe: Recipe, resume_from: Path | None = None) -> tuple[Any, Any]:
+    """Model + processor, with LoRA applied to the language model or the listed modules frozen.
+
+    ``resume_from``: a checkpoint whose weights are loaded here, through ``from_pretrained``. Why not leave it to
+    Trainer: transformers 5.x saves VLM checkpoints under legacy key names and Trainer's resume loads the state
+    dict raw with ``strict=False``, so for LLaVA-type models it silently restores no weight at all (measured:
+    0 of 64 keys match). Trainer still restores the optimiser, scheduler and step counter.
+    """
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     processor = AutoProcessor.from_pretrained(model_path)
     dtype = torch.bfloat16 if (recipe.bf16 and torch.cuda.is_available()) else torch.float32
-    model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=dtype)
+    full_from = resume_from if (resume_from is not None and recipe.method == "full") else model_path
+    model = AutoModelForImageTextToText.from_pretrained(full_from, dtype=dtype)
     if recipe.method == "lora":
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig, PeftModel, get_peft_model
 
-        cfg = LoraConfig(r=int(recipe.lora["r"]), lora_alpha=int(recipe.lora["alpha"]),
-                         lora_dropout=float(recipe.lora["dropout"]), target_modules=recipe.lora["target_modules"],
-                         bias="none")
-        model = get_peft_model(model, cfg)  # base weights (vision tower, projector, LM) frozen by peft
+        if resume_from is not None:
+            model = PeftModel.from_pretrained(model, resume_from, is_trainable=True)
+        else:
+            cfg = LoraConfig(r=int(recipe.lora["r"]), lora_alpha=int(recipe.lora["alpha"]),
+                             lora_dropout=float(recipe.lora["dropout"]), target_modules=recipe.lora["target_modules"],
+                             bias="none")
+            model = get_peft_model(model, cfg)  # base weights (vision tower, projector, LM) frozen by peft
     else:
         for name, param in model.named_parameters():
             if any(part in name for part in recipe.freeze):
@@ -109,7 +119,8 @@ def train_vlm(recipe: Recipe, train_items: Sequence[QAItem], val_items: Sequence
     set_seed(seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model, processor = load_for_training(Path(model_path), recipe)
+    last = _latest_checkpoint(out_dir) if resume else None
+    model, processor = load_for_training(Path(model_path), recipe, resume_from=last)
     tok = processor.tokenizer
     fns: dict[str, Any] = {k: v for k, v in (("prompt_fn", prompt_fn), ("target_fn", target_fn)) if v is not None}
     fns["cache"] = recipe.cache_encodings
@@ -131,7 +142,6 @@ def train_vlm(recipe: Recipe, train_items: Sequence[QAItem], val_items: Sequence
         model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds if len(val_ds) else None,
         data_collator=partial(collate, pad_token_id=tok.pad_token_id),
     )
-    last = _latest_checkpoint(out_dir) if resume else None
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(last) if last else None)
     seconds = time.perf_counter() - t0
