@@ -122,3 +122,15 @@ def test_resume_restores_the_checkpoint_weights(tiny, items, tmp_path):
     assert again.resumed_from.endswith("checkpoint-2")
     assert all(torch.equal(final[k], trained[k]) for k in trained)
     assert not all(torch.equal(final[k], base[k]) for k in base)
+
+
+def test_topic_without_training_items_is_reported():
+    from mammovqa.train.pipeline import topics_without_training
+
+    def item(topic, split, level="image"):
+        return QAItem(id=f"{topic}{split}", topic=topic, kind="single", level=level, dataset="d", part="breast",
+                      role="internal", split=split, record_id="r", patient_id="p", images=[], question="q",
+                      options=["A", "B"], answer=["A"], seed=0)
+
+    items = [item("View", "train"), item("View", "test"), item("Subtlety", "test"), item("ACR", "test", "exam")]
+    assert topics_without_training(items, [items[0]]) == ["ACR (exam)", "Subtlety (image)"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,13 @@ def select_items(items: list[QAItem], splits: tuple[str, ...], levels: tuple[str
     chosen = [it for it in items if it.split in splits and it.level in levels]
     chosen.sort(key=lambda it: stable_fraction(seed, "train-order", it.id))
     return chosen[:cap] if cap else chosen
+
+
+def topics_without_training(items: list[QAItem], train: list[QAItem]) -> list[str]:
+    """Evaluated topics (per level) that have no training item: reported, never a crash."""
+    trained = {(it.level, it.topic_label) for it in train}
+    evaluated = {(it.level, it.topic_label) for it in items if it.split in ("test", "external")}
+    return [f"{topic} ({level})" for level, topic in sorted(evaluated - trained)]
 
 
 def base_weights(model_id: str, base_path: str | Path | None) -> Path:
@@ -53,11 +61,16 @@ def finetune(recipe_file: str, source: str = "phantom", profile: str = "default"
     val = select_items(items, (recipe.validation_split,), recipe.levels, None, seed)
     if epochs is None:
         epochs = float(prof.train_epochs) if recipe.base_model == "tiny-vlm" else recipe.epochs
+    untrained = topics_without_training(items, train)
+    for label in untrained:
+        print(f"[train] {recipe.name}: no training items for {label}; the model is evaluated on it untrained",
+              file=sys.stderr)
     base = base_weights(recipe.base_model, base_path)
     out_dir = run.train / recipe.name
     result = train_vlm(recipe, train, val, base, out_dir, seed=seed, epochs=epochs, max_steps=max_steps)
     entry = {"id": recipe.name, "path": str(result.model_dir), "base_model": recipe.base_model,
              "base_path": str(base), "adapter": recipe.method == "lora", "recipe": recipe.source,
-             "train_seconds": round(result.train_seconds, 1), "steps": result.steps}
+             "train_seconds": round(result.train_seconds, 1), "steps": result.steps,
+             "topics_without_training_items": untrained}
     write_json_atomic(finetuned_model_file(run, recipe.name), entry)
     return entry
