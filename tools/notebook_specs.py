@@ -255,7 +255,7 @@ NB05 = (
 from mammovqa import stats
 from mammovqa.viz import reliability as rel
 
-scored = analysis.score_run(run, matchers=(matcher,), splits=("test",))
+scored = analysis.with_exam_topics(analysis.score_run(run, matchers=(matcher,), splits=("test",)))
 tests = stats.test_against_random(scored, by=("model", "topic"), margin=margin, cluster=cluster, n_boot=n_boot,
                                   seed=int(seed))
 cols = ["model", "topic", "n", "estimate", "ci_low", "ci_high", "random_guess", "p_superiority", "p_holm", "p_bh",

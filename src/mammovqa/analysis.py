@@ -197,3 +197,11 @@ def circular_scores(run: RunPaths, matcher: str = "strict") -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     out.attrs["base_items"] = manifest.get("base_items")
     return out
+
+
+def with_exam_topics(scored: pd.DataFrame) -> pd.DataFrame:
+    """Exam-level items get their own topic label ("ACR (exam)"), so tests never pool the two levels."""
+    out = scored.copy()
+    exam = out["level"] == "exam"
+    out.loc[exam, "topic"] = out.loc[exam, "topic"] + " (exam)"
+    return out
