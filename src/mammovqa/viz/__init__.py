@@ -54,3 +54,14 @@ def publish(fig: plt.Figure, path_stem: str | Path, note: str | None = None) -> 
     except ImportError:
         pass
     return png, pdf
+
+
+def finish_grid(fig: plt.Figure, axes, used: int, title: str = "", tight: bool = True) -> plt.Figure:
+    """Blank the unused panels of a subplot grid, add the title, lay out (the tail every grid figure shares)."""
+    for ax in list(axes.flat)[used:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    if tight:
+        fig.tight_layout()
+    return fig

@@ -12,6 +12,7 @@ from PIL import Image
 
 from ..paths import resolve
 from ..qa.items import QAItem
+from . import finish_grid
 
 
 def plot_composition(comp: pd.DataFrame) -> plt.Figure:
@@ -80,9 +81,7 @@ def plot_qa_gallery(items: Sequence[QAItem], ncol: int = 4) -> plt.Figure:
         opts = ", ".join(f"{chr(65 + i)}: {o}" for i, o in enumerate(it.options))
         text = f"{it.topic_label} [{it.dataset}]\nQ: {it.question}\n{opts}\nAnswer: {', '.join(it.answer)}"
         ax.set_title("\n".join(textwrap.fill(line, 44) for line in text.split("\n")), fontsize=6, loc="left")
-    for ax in list(axes.flat)[len(items):]:
-        ax.axis("off")
-    return fig
+    return finish_grid(fig, axes, len(items), tight=False)  # constrained layout already set
 
 
 def plot_image_grid(paths: Sequence[str], captions: Sequence[str], ncol: int = 6, title: str = "") -> plt.Figure:
@@ -94,9 +93,4 @@ def plot_image_grid(paths: Sequence[str], captions: Sequence[str], ncol: int = 6
         ax.set_title(cap, fontsize=6)
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in list(axes.flat)[len(paths):]:
-        ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    return finish_grid(fig, axes, len(paths), title)

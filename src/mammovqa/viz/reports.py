@@ -138,16 +138,7 @@ def metrics_table_figure(table: pd.DataFrame, keys: Sequence[str], published_sys
 
 
 def training_curve_figure(log: pd.DataFrame, title: str = "Report fine-tuning") -> plt.Figure:
-    """Training and validation loss per optimiser step (``train.vlm.write_log_history`` CSV)."""
-    fig, ax = plt.subplots(figsize=(5, 3))
-    tr = log[log["loss"].notna()]
-    ev = log[log["eval_loss"].notna()]
-    ax.plot(tr["step"], tr["loss"], label="train loss")
-    if len(ev):
-        ax.plot(ev["step"], ev["eval_loss"], "o-", label="validation loss")
-    ax.set_xlabel("optimiser step")
-    ax.set_ylabel("token cross-entropy")
-    ax.legend(frameon=False)
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    """Training and validation loss of the report fine-tune (the shared curve of ``viz.results``)."""
+    from .results import training_curves
+
+    return training_curves(log, title, ylabel="token cross-entropy", log_scale=False)

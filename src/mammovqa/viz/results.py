@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from . import finish_grid
+
 CATEGORY_COLOURS = {"fine-tuned": "#1b7837", "closed-set": "#5aae61", "zero-shot": "#2166ac",
                     "architecture check": "#92c5de", "baseline": "#bababa"}
 
@@ -38,7 +40,9 @@ def accuracy_by_topic(rows: pd.DataFrame, metric: str = "weighted_accuracy", tit
     return fig
 
 
-def training_curves(log: pd.DataFrame, title: str = "Training and validation loss") -> plt.Figure:
+def training_curves(log: pd.DataFrame, title: str = "Training and validation loss",
+                    ylabel: str = "cross-entropy (answer tokens)", log_scale: bool = True) -> plt.Figure:
+    """Train and validation loss per optimiser step (``train.vlm.write_log_history`` CSV); VQA and reports."""
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     tr = log.dropna(subset=["loss"])
     ev = log.dropna(subset=["eval_loss"])
@@ -46,8 +50,9 @@ def training_curves(log: pd.DataFrame, title: str = "Training and validation los
     if len(ev):
         ax.plot(ev["step"], ev["eval_loss"], "o-", label="validation loss", color="#b2182b")
     ax.set_xlabel("optimiser step")
-    ax.set_ylabel("cross-entropy (answer tokens)")
-    ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    if log_scale:
+        ax.set_yscale("log")
     ax.legend(frameon=False)
     ax.set_title(title)
     fig.tight_layout()
@@ -79,12 +84,7 @@ def confusion_matrices(scored: pd.DataFrame, topics: Sequence[str], ncol: int = 
         ax.set_title(topic, fontsize=8)
         ax.set_xlabel("predicted", fontsize=7)
         ax.set_ylabel("gold", fontsize=7)
-    for ax in list(axes.flat)[len(topics):]:
-        ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    return finish_grid(fig, axes, len(topics), title)
 
 
 def internal_vs_external(rows: pd.DataFrame, metric: str = "weighted_accuracy", title: str = "") -> plt.Figure:
