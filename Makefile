@@ -137,7 +137,7 @@ test: $(STAMP) ## run the test suite (includes a smoke-profile notebook run)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP) ## ruff
-	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks notebooks
 
 bench: $(STAMP) ## run every benchmark script (each prints a JSON line last)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
