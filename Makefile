@@ -76,7 +76,7 @@ STAGE     = $(PY) -m mammovqa.cli stage $(1) --source $(SOURCE) --profile $(PROF
 
 data: $(ITEMS) ## build the benchmark: records, images, QA items (JSONL + official JSON)
 $(ITEMS): $(STAMP) $(MANIFEST) $(DATA_SRC)
-	$(PY) -m mammovqa.cli data build --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
+	$(PY) -m mammovqa.cli data build --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)$(if $(STRICT_LABELS), --strict-labels)
 
 stats: $(call NB,01_dataset_stats) ## stage 1: dataset statistics (Fig. 1a, 1e, label distributions, gallery)
 $(call NB,01_dataset_stats): notebooks/01_dataset_stats.ipynb $(ITEMS) src/mammovqa/qa/summary.py src/mammovqa/viz/dataset.py src/mammovqa/outputs.py

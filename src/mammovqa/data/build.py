@@ -35,7 +35,8 @@ def phantom_records(run: RunPaths, profile: Profile, workers: int) -> tuple[list
     return list(write_phantom_reports(records, seed=run.seed)), dict(source.summary)
 
 
-def real_records(run: RunPaths, profile: Profile, workers: int) -> tuple[list[Record], dict[str, Any]]:
+def real_records(run: RunPaths, profile: Profile, workers: int, strict_labels: bool = False
+                 ) -> tuple[list[Record], dict[str, Any]]:
     """Read, subsample and prepare every dataset configured in data_manifest/local.yaml.
 
     Why each dataset goes reader -> ``prepare_dataset`` -> prepared ``records.jsonl``: the QA items must point at
@@ -44,6 +45,7 @@ def real_records(run: RunPaths, profile: Profile, workers: int) -> tuple[list[Re
     (wrong folder, missing label file) is reported and left out rather than stopping the other datasets.
     ``datasets_used`` in the summary (read by the notebooks) lists only datasets that contributed records.
     """
+    from .audit import audit_lines, data_audit
     from .sources.base import available_datasets
 
     found = available_datasets()
@@ -61,13 +63,16 @@ def real_records(run: RunPaths, profile: Profile, workers: int) -> tuple[list[Re
                                "patient_fraction": fraction}
     for name, root in sorted(present.items()):
         try:
-            recs, reader, info = _read_and_prepare(name, Path(root), run, profile, fraction, workers)
+            recs, reader, info = _read_and_prepare(name, Path(root), run, profile, fraction, workers, strict_labels)
         except MammoVQAError as exc:
             print(f"[data] {name} left out: {exc}", file=sys.stderr)
             summary["datasets_failed"][name] = str(exc)
             continue
         readers.append(reader)
         summary[name] = info
+        summary.setdefault("data_audit", {})[name] = data_audit(info["reader"])
+        for line in audit_lines(name, info["reader"]):
+            print(f"[data] {line}", file=sys.stderr)
         records += recs
         print(f"[data] {name}: {info['reader']['records']} records read, {len(recs)} after preparation (normal "
               f"crops included; {info['failed']} source images failed)", file=sys.stderr)
@@ -104,12 +109,12 @@ def subsample_patients(records: list[Record], fraction: float, minimum: int, see
 
 
 def _read_and_prepare(name: str, root: Path, run: RunPaths, profile: Profile, fraction: float,
-                      workers: int) -> tuple[list[Record], Any, dict[str, Any]]:
+                      workers: int, strict_labels: bool = False) -> tuple[list[Record], Any, dict[str, Any]]:
     """One dataset: reader records -> patient subsample -> prepared PNGs -> Records pointing at them."""
     from .prepare import prepare_dataset
     from .sources import get_reader
 
-    reader = get_reader(name, root)
+    reader = get_reader(name, root, strict_labels=strict_labels)
     raw = list(reader.records())
     kept = subsample_patients(raw, fraction, profile.min_per_part, run.seed, name)
     out = run.data / "prepared" / name
@@ -149,14 +154,17 @@ def export_official(run: RunPaths, items: list) -> list[Path]:
     return paths
 
 
-def build_benchmark(source: str = "phantom", profile: str = "default", seed: int = 0, workers: int = 1) -> dict[str, Any]:
+def build_benchmark(source: str = "phantom", profile: str = "default", seed: int = 0, workers: int = 1,
+                    strict_labels: bool = False) -> dict[str, Any]:
     if source not in SOURCES:
         raise MammoVQAError(f"unknown source {source!r}; choose one of: {', '.join(SOURCES)}")
     prof = get_profile(profile)
     run = RunPaths(source, profile, seed)
     run.data.mkdir(parents=True, exist_ok=True)
-    maker = phantom_records if source == "phantom" else real_records
-    records, source_summary = maker(run, prof, workers)
+    if source == "phantom":
+        records, source_summary = phantom_records(run, prof, workers)
+    else:
+        records, source_summary = real_records(run, prof, workers, strict_labels)
     write_jsonl_atomic(run.records, (r.to_json() for r in sorted(records, key=lambda r: r.record_id)))
     data_sha = sha256_file(run.records)
     items, qa_summary = build_items(records, seed=seed, datasets=load_datasets())

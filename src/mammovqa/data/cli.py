@@ -9,7 +9,8 @@ import json
 def _build(args: argparse.Namespace) -> int:
     from .build import build_benchmark
 
-    manifest = build_benchmark(args.source, args.profile, args.seed, args.workers)
+    manifest = build_benchmark(args.source, args.profile, args.seed, args.workers,
+                               strict_labels=args.strict_labels)
     print(json.dumps({"records": manifest["records_by_dataset"], "qa": manifest["qa_summary"]}, indent=1))
     return 0
 
@@ -33,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--profile", default="default", help="smoke | default | full (data_manifest/profiles.yaml)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--workers", type=int, default=2, help="processes for image generation/preparation")
+    b.add_argument("--strict-labels", action="store_true",
+                   help="SOURCE=real: a dataset stops at its first raw value with no label-map entry (error names "
+                        "file, row and value) instead of withholding that one label (make ... STRICT_LABELS=1)")
     b.set_defaults(func=_build)
     from ..cli import import_optional
 

@@ -42,8 +42,9 @@ def reader_class(name: str) -> type[Reader]:
     raise ConfigError(datasets.source, "datasets", f"no reader for dataset {name!r} (known: {', '.join(READERS)})")
 
 
-def get_reader(name: str, root: str | Path) -> Reader:
-    return reader_class(name)(Path(root))
+def get_reader(name: str, root: str | Path, *, strict_labels: bool = False) -> Reader:
+    """A reader for ``root``; ``strict_labels`` stops at the first unmapped value instead of withholding it."""
+    return reader_class(name)(Path(root), strict_labels=strict_labels)
 
 
 __all__ = ["READERS", "LabelMap", "Reader", "available_datasets", "get_reader", "load_local_config",

@@ -128,6 +128,13 @@ class LabelMap:
                                        f"{sorted(entries)}; add it to {self.file} with its source)")
         return entries[key]
 
+    def get(self, topic: str, raw: Any, file: object = None, row: object = None) -> LabelEntry | None:
+        """The entry for ``raw``, or ``None`` when the label map has no entry for it (the caller withholds)."""
+        entries = self.topics.get(topic)
+        if entries is None:
+            raise DataError(file, row, f"{self.dataset}: topic {topic!r} has no label map in {self.file}")
+        return entries.get(cell_str(raw))
+
     def map(self, topic: str, raw: Any, file: object, row: object) -> str | None:
         """Unified option for ``raw``; ``None`` for a documented exclusion; ``DataError`` for an unknown value."""
         return self.entry(topic, raw, file, row).target
@@ -175,6 +182,7 @@ class Table:
     file: Path
     columns: list[str]
     rows: list[tuple[int, dict[str, str]]]
+    found_by: str = "header"  # "header", or "content" for a headerless table read in its published column order
 
 
 def _norm_col(name: Any) -> str:
@@ -207,11 +215,15 @@ def _columns_error(dataset: str, file: Path, missing: list[str], header: Sequenc
 
 def read_table(dataset: str, file: Path, columns: Mapping[str, Sequence[str]], *,
                optional: Mapping[str, Sequence[str]] | None = None, sep: str = ",", sheet: str | int | None = None,
-               header_search: int = 0) -> Table:
+               header_search: int = 0, positional: Sequence[str] | None = None,
+               first_row: re.Pattern[str] | None = None) -> Table:
     """Read a CSV or spreadsheet as strings, checking the required columns.
 
     ``columns``/``optional`` map the canonical column name to accepted aliases. ``header_search`` > 0 scans that
-    many leading rows for the header (DMID's Metadata.xlsx has a legend block above the table).
+    many leading rows for the header (DMID's Metadata.xlsx has a legend block above the table). When no header is
+    found and ``positional`` (the published column order) and ``first_row`` (a pattern the first cell of a data
+    row matches) are given, the table is found by content: it starts at the first row whose first cell matches,
+    and its columns are taken in the published order (DMID's Metadata.xlsx as published has no header row).
     """
     import pandas as pd
 
@@ -241,6 +253,9 @@ def read_table(dataset: str, file: Path, columns: Mapping[str, Sequence[str]], *
         if not missing:
             header_idx = i
             break
+    if missing and positional and first_row is not None:
+        return _table_by_content(file, grid, positional, first_row, first_line) or _raise(
+            _columns_error(dataset, file, missing, grid[0], columns))
     if missing:
         raise _columns_error(dataset, file, missing, grid[0] if not header_search else grid[header_idx], columns)
     header = grid[header_idx]
@@ -250,6 +265,25 @@ def read_table(dataset: str, file: Path, columns: Mapping[str, Sequence[str]], *
             continue
         rows.append((j, {canon: cell_str(raw_row[idx]) for canon, idx in found.items()}))
     return Table(file, [cell_str(h) for h in header], rows)
+
+
+def _raise(exc: Exception) -> Table:
+    raise exc
+
+
+def _table_by_content(file: Path, grid: list[list[Any]], positional: Sequence[str], first_row: re.Pattern[str],
+                      first_line: int) -> Table | None:
+    """A headerless table: rows from the first whose first cell matches ``first_row``, columns in published order."""
+    start = next((i for i, r in enumerate(grid) if r and first_row.fullmatch(cell_str(r[0]))), None)
+    if start is None:
+        return None
+    rows = []
+    for j, raw_row in enumerate(grid[start:], start=start + first_line):
+        if all(is_absent(v) for v in raw_row):
+            continue
+        cells = [cell_str(v) for v in raw_row] + [""] * max(0, len(positional) - len(raw_row))
+        rows.append((j, dict(zip(positional, cells, strict=False))))
+    return Table(file, list(positional), rows, found_by="content")
 
 
 # ------------------------------------------------------------------ the reader base
@@ -267,6 +301,13 @@ class _Summary:
     absent_labels: dict = field(default_factory=lambda: defaultdict(Counter))
     duplicates: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    withheld: dict = field(default_factory=dict)  # (file, topic, value) -> {"count": n, "rows": [...]}
+    dropped: Counter = field(default_factory=Counter)
+    dropped_rows: list = field(default_factory=list)
+    rows_merged: int = 0
+    merged_rows: list = field(default_factory=list)
+    conflicts: list = field(default_factory=list)
+    patient_keys: Counter = field(default_factory=Counter)
 
 
 class Reader(ABC):
@@ -275,12 +316,20 @@ class Reader(ABC):
     Subclasses set ``name`` (the datasets.yaml key) and implement ``_records()``; the base checks each record's
     image files (a missing file is logged, counted and the record skipped, never fatal: downloads are often
     partial), tallies labels per part/topic/option, and tracks image ids to report duplicates.
+
+    Real label files are dirty, so one odd cell must never cost a dataset: a raw value the label map does not
+    know withholds that topic's label for that record only (``withhold``: counted per file/topic/value, first
+    rows named), and a record that cannot be used at all is dropped alone (``drop``). ``strict_labels=True``
+    restores stop-on-first-value (a ``DataError`` naming file, row and value) for people curating label maps.
     """
 
     name: str = ""
+    #: which column or file-name part gives the patient key (said in the summary); readers may refine per record
+    patient_key: str = ""
 
-    def __init__(self, root: str | Path, labels_dir: Path | None = None):
+    def __init__(self, root: str | Path, labels_dir: Path | None = None, *, strict_labels: bool = False):
         self.root = Path(root)
+        self.strict_labels = strict_labels
         if not self.root.is_dir():
             raise DataError(self.root, None, f"{self.name}: dataset folder not found")
         self.labels = LabelMap.load(self.name, labels_dir)
@@ -322,6 +371,14 @@ class Reader(ABC):
             "absent_labels": {p: dict(sorted(c.items())) for p, c in sorted(s.absent_labels.items())},
             "duplicates": list(s.duplicates),
             "notes": list(s.notes),
+            "withheld": [{"file": f, "topic": t, "value": v, **d} for (f, t, v), d in sorted(s.withheld.items())],
+            "labels_withheld": sum(d["count"] for d in s.withheld.values()),
+            "dropped": dict(sorted(s.dropped.items())),
+            "dropped_rows": list(s.dropped_rows),
+            "duplicate_rows": {"merged": s.rows_merged, "merged_rows": list(s.merged_rows),
+                               "conflicting": len(s.conflicts), "conflicts": list(s.conflicts)},
+            "patient_keys": dict(sorted(s.patient_keys.items())) or (
+                {self.patient_key: s.records} if self.patient_key and s.records else {}),
         }
 
     # ----- helpers for subclasses
@@ -367,18 +424,91 @@ class Reader(ABC):
                                          "resolution": resolution})
         log.warning("%s: image %s appears as %s and %s (%s)", self.name, image_id, first, second, resolution)
 
+    def withhold(self, topic: str, raw: Any, file: object, row: object, why: str = "") -> None:
+        """Withhold one record's ``topic`` label for a raw value with no mapping; counted per (file, topic, value).
+
+        Under ``strict_labels`` this stops instead, naming dataset, file, row and value (today's curating mode).
+        """
+        value = cell_str(raw)
+        if self.strict_labels:
+            if why:
+                raise DataError(file, row, f"{self.name}: {why} (--strict-labels)")
+            self.labels.entry(topic, raw, file, row)  # raises the unmapped-value error
+            raise DataError(file, row, f"{self.name}: {topic} value {value!r} withheld (--strict-labels)")
+        key = (str(file) if file is not None else "", topic, value)
+        d = self._summary.withheld.get(key)
+        if d is None:
+            d = self._summary.withheld[key] = {"count": 0, "rows": [], "why": why or "no label-map entry"}
+            log.warning("%s: %s value %r in %s row %s has no label-map entry in %s: that label is withheld for "
+                        "the record (others kept); add the value with its source to map it", self.name, topic,
+                        value, file, row, self.labels.file.name)
+        d["count"] += 1
+        if len(d["rows"]) < 5:
+            d["rows"].append(row)
+
+    def drop(self, reason: str, file: object, row: object, value: Any = None) -> None:
+        """Count a record that cannot be used at all (no image key, unusable coordinates); the rest is kept."""
+        if self.strict_labels:
+            raise DataError(file, row, f"{self.name}: {reason}: {value!r} (--strict-labels)")
+        s = self._summary
+        s.dropped[reason] += 1
+        if len(s.dropped_rows) < DETAIL_LIMIT:
+            s.dropped_rows.append({"reason": reason, "file": str(file) if file is not None else None, "row": row,
+                                   "value": value})
+        if s.dropped[reason] <= 3:
+            log.warning("%s: record dropped (%s): %s row %s value %r", self.name, reason, file, row, value)
+
+    def merge_duplicate_rows(self, rows: Iterable[tuple[int, dict[str, str]]], key: str, file: object
+                             ) -> list[tuple[int, dict[str, str]]]:
+        """Rows with one value of ``key`` kept once: identical repeats merged and counted, conflicting repeats
+        reported with both rows (first kept). Why: a workbook that repeats a row must not give two records."""
+        s = self._summary
+        seen: dict[str, tuple[int, dict[str, str]]] = {}
+        out = []
+        for row, v in rows:
+            k = v.get(key, "").strip()
+            if not k or k not in seen:
+                if k:
+                    seen[k] = (row, v)
+                out.append((row, v))
+                continue
+            row0, v0 = seen[k]
+            if v0 == v:
+                s.rows_merged += 1
+                if len(s.merged_rows) < DETAIL_LIMIT:
+                    s.merged_rows.append({"key": k, "file": str(file), "rows": [row0, row]})
+                log.warning("%s: %s row %s repeats row %s identically (%s=%s): merged", self.name, file, row, row0,
+                            key, k)
+            else:
+                diff = sorted(c for c in set(v0) | set(v) if v0.get(c) != v.get(c))
+                s.conflicts.append({"key": k, "file": str(file), "first": {"row": row0, "values": v0},
+                                    "second": {"row": row, "values": v}, "differs_in": diff,
+                                    "resolution": "first row kept"})
+                log.warning("%s: %s rows %s and %s share %s=%s but differ in %s: first row kept", self.name, file,
+                            row0, row, key, k, diff)
+        return out
+
+    def use_patient_key(self, description: str) -> None:
+        """Count which key grouped this record's patient (said in the summary)."""
+        self._summary.patient_keys[description] += 1
+
     def add_label(self, rec_labels: dict[str, list[str]], raw_labels: dict[str, Any], part: str, topic: str,
                   raw: Any, file: object, row: object) -> None:
         """Map one raw value into ``rec_labels[topic]`` (a list, deduplicated), if ``topic`` is asked on ``part``.
 
-        Empty cells are counted as absent labels; values the label map excludes are counted with its note.
+        Empty cells are counted as absent labels; values the label map excludes are counted with its note;
+        values it does not know are withheld (``withhold``) so the record keeps its other labels.
         """
         if topic not in self.part_topics(part):
             return
         if is_absent(raw):
             self._summary.absent_labels[self.part_name(part)][topic] += 1
             return
-        entry = self.labels.entry(topic, raw, file, row)
+        entry = self.labels.get(topic, raw, file, row)
+        if entry is None:
+            raw_labels.setdefault(topic, cell_str(raw))
+            self.withhold(topic, raw, file, row)
+            return
         prev = raw_labels.get(topic)
         raw_s = cell_str(raw)
         if prev is None:
@@ -450,6 +580,17 @@ def shared_image_ids(readers: Iterable[Reader]) -> list[dict[str, Any]]:
             out.append({"image_id": image_id, "records": [f"{n}:{rid}" for n, rid in where]})
             log.warning("image id %s appears in several datasets: %s", image_id, where)
     return out
+
+
+def anonymised_column(values: Iterable[str]) -> bool:
+    """True when a patient column cannot group patients: one value on every row (INbreast mirrors write
+    ``removed``) or an anonymisation marker. Why: such a column would put every image in one patient."""
+    vals = [cell_str(v).lower() for v in values]
+    distinct = {v for v in vals if v}
+    if not distinct:
+        return True
+    markers = {"removed", "anonymized", "anonymised", "anon", "unknown", "n/a", "na", "-", "x"}
+    return distinct <= markers or (len(distinct) == 1 and len(vals) > 2)
 
 
 def laterality_from(code: str) -> str | None:

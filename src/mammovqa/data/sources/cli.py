@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ...errors import MammoVQAError
+from ..audit import audit_lines, data_audit
 from ..records import Record
 from . import get_reader
 
@@ -28,17 +29,21 @@ def record_line(rec: Record) -> dict[str, Any]:
 
 
 def inspect(dataset: str, path: str | Path, *, summary: bool = False, limit: int | None = None,
-            out: TextIO | None = None) -> dict[str, Any]:
-    """Stream records (or, with ``summary``, only their counts) to ``out``; returns the reader's summary."""
+            out: TextIO | None = None, strict_labels: bool = False) -> dict[str, Any]:
+    """Stream records (or, with ``summary``, only their counts) to ``out``; returns the reader's summary.
+
+    The summary carries what was withheld, dropped and merged (``withheld``, ``dropped``, ``duplicate_rows``) and
+    the data audit built from them (``audit``)."""
     out = out or sys.stdout
-    reader = get_reader(dataset, Path(path))
+    reader = get_reader(dataset, Path(path), strict_labels=strict_labels)
     records = reader.records()
     if limit is not None:
         records = islice(records, limit)
     for rec in records:
         if not summary:
             out.write(json.dumps(record_line(rec), sort_keys=True, ensure_ascii=False) + "\n")
-    s = reader.summary
+    s = dict(reader.summary)
+    s["audit"] = {k: v for k, v in data_audit(s).items() if k != "withheld_detail"}
     if summary:
         out.write(json.dumps(s, sort_keys=True, ensure_ascii=False, indent=1) + "\n")
     return s
@@ -47,12 +52,15 @@ def inspect(dataset: str, path: str | Path, *, summary: bool = False, limit: int
 def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        s = inspect(args.dataset, args.path, summary=args.summary, limit=args.limit)
+        s = inspect(args.dataset, args.path, summary=args.summary, limit=args.limit,
+                    strict_labels=args.strict_labels)
     except MammoVQAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if s["missing_images"]:
         print(f"{s['dataset']}: {s['missing_images']} record(s) skipped for missing images", file=sys.stderr)
+    for line in audit_lines(s["dataset"], s):
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -61,6 +69,9 @@ def add_inspect_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser
     p.add_argument("path", help="folder holding the dataset as downloaded")
     p.add_argument("--summary", action="store_true", help="print counts per part, topic and option instead")
     p.add_argument("--limit", type=int, default=None, help="stop after N records")
+    p.add_argument("--strict-labels", action="store_true",
+                   help="stop at the first raw value with no label-map entry (naming file, row and value) instead "
+                        "of withholding that one label; for curating label maps")
     p.set_defaults(func=_run)
     return p
 

@@ -27,8 +27,9 @@ OPTIONAL = {"If_cancer": (), "Expert_1": ()}
 class CSAWMReader(Reader):
     name = "CSAW-M"
 
-    def __init__(self, root: str | Path, labels_dir: Path | None = None, image_laterality: bool = False):
-        super().__init__(root, labels_dir)
+    def __init__(self, root: str | Path, labels_dir: Path | None = None, image_laterality: bool = False, *,
+                 strict_labels: bool = False):
+        super().__init__(root, labels_dir, strict_labels=strict_labels)
         self.image_laterality = image_laterality
 
     def _records(self) -> Iterator[Record]:
