@@ -7,10 +7,13 @@ prediction files are append-only so that a re-run resumes instead of starting ov
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -18,9 +21,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
+from .errors import DataError, MammoVQAError
 
 # ------------------------------------------------------------------ atomic writes
+
+
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it: POSIX has no query-only call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -29,6 +39,7 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or (path.suffix + ".tmp"), dir=path.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs follow the umask like open() would
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -129,6 +140,76 @@ class JsonlAppender:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# ------------------------------------------------------------------ exclusive locks
+
+
+class FileLocked(MammoVQAError):
+    """Another process holds the lock of a file this process wants to write."""
+
+
+_HELD: dict[str, tuple[Any, int]] = {}  # lock path -> (open file, depth): re-entrant within one process
+
+
+def lock_path_of(path: str | Path) -> Path:
+    """The sidecar ``<name>.lock`` guarding ``path`` (the guarded file itself is replaced or appended freely)."""
+    p = Path(path)
+    return p if p.suffix == ".lock" else p.with_name(p.name + ".lock")
+
+
+def _holder_text(fh: Any) -> str:
+    fh.seek(0)
+    try:
+        info = json.loads(fh.read() or "{}")
+    except json.JSONDecodeError:
+        return "an unknown process"
+    return f"pid {info.get('pid')} on host {info.get('host')} ({info.get('what')}; command: {info.get('command')})"
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path, what: str | None = None) -> Iterator[Path]:
+    """Hold an exclusive, non-blocking ``flock`` on ``path``'s sidecar ``.lock`` file, or raise :class:`FileLocked`.
+
+    Why: two writers appending to one prediction file (two ``mammovqa predict``, two ``make all``) each skip
+    the ids done when they started and then write every remaining id twice. The kernel drops the lock when the
+    holder dies (even on SIGKILL), so a stale lock file never blocks; it records who holds it, for the message.
+    Re-entrant within one process (the predict loop and the writer it opens both take it).
+    """
+    lock = lock_path_of(path).resolve()
+    key = str(lock)
+    if key in _HELD:
+        fh, depth = _HELD[key]
+        _HELD[key] = (fh, depth + 1)
+        try:
+            yield lock
+        finally:
+            _HELD[key] = (fh, _HELD[key][1] - 1)
+        return
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(lock, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the lifetime of the lock
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder_text(fh)
+        fh.close()
+        raise FileLocked(f"{path} is being written by {holder}; wait for it to finish or stop it "
+                         f"(the lock {lock} is released when that process ends)") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "what": what or "writing",
+                         "command": " ".join(sys.argv)[:300]}) + "\n")
+    fh.flush()
+    _HELD[key] = (fh, 1)
+    try:
+        yield lock
+    finally:
+        if _HELD[key][1] <= 1:
+            del _HELD[key]
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fh.close()
+        else:
+            _HELD[key] = (fh, _HELD[key][1] - 1)
 
 
 # ------------------------------------------------------------------ checksums and provenance

@@ -25,6 +25,7 @@ from ...config import Datasets, Part, Profile, load_datasets
 from ...errors import ConfigError
 from ...io import atomic_path
 from ...paths import relative_to_root
+from ..prepare import opaque_id
 from ..records import Record
 from .anatomy import Geometry, render_anatomy, sample_geometry
 from .lesions import (
@@ -253,7 +254,7 @@ def _crops(job: Job, r: Rendered, image_rel: str, stem: str, patient: str, later
         nlab = {"Abnormality": ["Normal"], "Pathology": ["Normal"], "Subtlety": ["Normal"]}
         for kind, box, labels, tag in (("finding", les.box, lab, "L"), ("normal", nbox, nlab, "N")):
             bx0, by0, bx1, by1 = box
-            path = folder / f"{stem}_{tag}{j}.png"
+            path = folder / f"{opaque_id('phantom-crop', job.finding_name, stem, j, tag)}.png"
             stats["png_written" if write_png(path, r.pixels[by0:by1, bx0:bx1]) else "png_unchanged"] += 1
             extra: dict[str, Any] = {"pixel_spacing_mm": r.spacing_mm, "crop_size": [bx1 - bx0, by1 - by0]}
             if kind == "finding":
@@ -323,7 +324,7 @@ def run_exam_job(job: Job) -> JobResult:
     images, views = [], []
     for j, (lat, view) in enumerate(EXAM_VIEWS):
         r = render_image(job.size, breasts[lat], view, site, job.seed, (job.dataset, "exam-image", job.index, j))
-        path = Path(job.out_dir) / job.name / f"{job.index:06d}_{lat[0]}{view}.png"
+        path = Path(job.out_dir) / job.name / f"{opaque_id('phantom-exam', job.name, job.index, j)}.png"
         stats["png_written" if write_png(path, r.pixels) else "png_unchanged"] += 1
         images.append(relative_to_root(path))
         views.append({"image": images[-1], "laterality": lat, "view": view, "birads": breasts[lat].birads,
