@@ -28,6 +28,7 @@ AREAS = (
     ("mammovqa.stats.cli", "stats: tests against random guess, CIs, paired comparisons"),
     ("mammovqa.report.cli", "report: report generation data, training, metrics"),
     ("mammovqa.pipeline", "stage: run an expensive pipeline step (what make calls)"),
+    ("mammovqa.export.cli", "export / import-predictions: Hugging Face, lmms-eval, VLMEvalKit"),
 )
 
 
