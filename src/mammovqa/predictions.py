@@ -2,6 +2,9 @@
 
 Append-only and resumable: a re-run skips ids already present; a torn last line (process killed) is dropped
 and redone. Reading reports duplicate ids, unknown ids and items with no prediction instead of hiding them.
+One writer at a time: the writer holds an exclusive lock (``<file>.lock``) for as long as it is open, so two
+processes can never append the same ids twice. One source per file: :meth:`PredictionSet.model` refuses a file
+whose rows name another model than its provenance.
 """
 
 from __future__ import annotations
@@ -12,9 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError
-from .io import JsonlAppender, iter_jsonl
+from .io import JsonlAppender, file_lock, iter_jsonl
 
 PREDICTION_KEYS = ("id", "model", "prompt", "options", "output", "latency_s", "error")
+NULL_OUTPUTS = ("null", "none")  # what a JSON null becomes when a client stringifies it (OpenAI ``content: null``)
+
+
+def is_missing_output(output: object) -> bool:
+    """True for no answer at all: None, empty or whitespace-only text, or a stringified null.
+
+    Why: an empty answer is not an answer; counting it as "answered, matched nothing" hides a model that
+    produced nothing behind a plausible-looking accuracy and a ``missing`` count of 0.
+    """
+    if output is None:
+        return True
+    text = str(output).strip()
+    return not text or text.lower() in NULL_OUTPUTS
 
 
 @dataclass
@@ -23,6 +39,22 @@ class PredictionSet:
     provenance: dict[str, Any]
     rows: dict[str, dict[str, Any]]  # id -> row (first success wins; a retry replaces a failure)
     duplicates: list[str] = field(default_factory=list)
+
+    def model(self) -> str | None:
+        """The one model this file holds; a :class:`DataError` when provenance and rows disagree.
+
+        Why: a file whose provenance names one model while its rows name another (a copied or concatenated
+        file) would otherwise be scored silently under the provenance's name.
+        """
+        named = {str(r["model"]) for r in self.rows.values() if r.get("model")}
+        claimed = self.provenance.get("model_id")
+        if len(named) > 1:
+            raise DataError(self.path, None, f"rows name {len(named)} models {sorted(named)[:4]}: a prediction file "
+                            "must hold one model's answers (split it, or re-run the models into separate files)")
+        if claimed and named and str(claimed) not in named:
+            raise DataError(self.path, None, f"provenance names model {claimed!r} but the rows were written by "
+                            f"{sorted(named)[0]!r}: the file mixes sources; re-run or re-import it")
+        return str(claimed) if claimed else (named.pop() if named else None)
 
     def check_against(self, item_ids: Iterable[str]) -> dict[str, list[str]]:
         """Ids with no prediction (``missing``, scored wrong) and predictions for no known item (``unknown``)."""
@@ -69,10 +101,16 @@ class PredictionWriter:
 
     def __init__(self, path: str | Path, provenance: dict[str, Any]):
         self.path = Path(path)
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        self._out = JsonlAppender(self.path)
-        if new:
-            self._out.write({"provenance": provenance})
+        self._lock = file_lock(self.path, f"writing predictions of {provenance.get('model_id')}")
+        self._lock.__enter__()  # raises FileLocked when another process writes this file
+        try:
+            new = not self.path.exists() or self.path.stat().st_size == 0
+            self._out = JsonlAppender(self.path)
+            if new:
+                self._out.write({"provenance": provenance})
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
 
     def write(self, *, id: str, model: str, prompt: str, options: list[str], output: str | None,
               latency_s: float | None, error: str | None = None, **extra: Any) -> None:
@@ -82,7 +120,12 @@ class PredictionWriter:
         self._out.write(row)
 
     def close(self) -> None:
-        self._out.close()
+        try:
+            self._out.close()
+        finally:
+            if self._lock is not None:
+                self._lock.__exit__(None, None, None)
+                self._lock = None
 
     def __enter__(self) -> PredictionWriter:
         return self

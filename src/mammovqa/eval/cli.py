@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from ..errors import DataError
 from ..outputs import write_table
 from ..paths import ROOT, RunPaths
@@ -27,22 +29,42 @@ def default_items_path() -> Path:
     return ROOT / "data" / run / "qa" / "items.jsonl" if run else RunPaths().qa_items
 
 
-def _infer_split_level(args: argparse.Namespace, provenance: dict, ids: set[str],
-                       items: list[QAItem]) -> tuple[str | None, str | None]:
-    """--split/--level, else the provenance record, else the single (split, level) of the predicted ids."""
-    split = args.split or provenance.get("split")
-    level = args.level or provenance.get("level")
+def score_blocks(pred_path: object, split: str | None, level: str | None, ids: set[str],
+                 items: list[QAItem]) -> list[tuple[str, str]]:
+    """The (split, level) blocks a prediction file answers, each scored on its own; never a guess.
+
+    ``split``/``level`` come from --split/--level, else the file's provenance. Whatever they leave open is
+    read from the ids present: a file answering test and external items is scored once per split, never
+    against the union (which would count every item of the other split as missing). A file with no
+    predictions and no split/level in its provenance (empty, provenance-only, or ids matching no item) is an
+    error that says what to pass.
+    """
     if split and level:
-        return split, level
-    combos = {(it.split, it.level) for it in items if it.id in ids}
-    if len(combos) == 1:
-        s, lv = combos.pop()
-        return split or s, level or lv
-    return split, level
+        return [(split, level)]
+    combos = sorted({(it.split, it.level) for it in items if it.id in ids
+                     and (split is None or it.split == split) and (level is None or it.level == level)})
+    if combos:
+        return combos
+    what = "has no predictions" if not ids else f"has {len(ids)} predictions, none for an item of this items file"
+    need = " and ".join(f"--{k}" for k, v in (("split", split), ("level", level)) if not v)
+    raise DataError(pred_path, None, f"cannot tell which items to score: the file {what} and its provenance names "
+                    f"no {'split/level' if not split and not level else need[2:]}; pass {need} "
+                    "(e.g. --split test --level image), or check --items")
 
 
 def select_items(items: list[QAItem], split: str | None, level: str | None) -> list[QAItem]:
     return [it for it in items if (split is None or it.split == split) and (level is None or it.level == level)]
+
+
+def _summary_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per-topic metrics of one (split, level) block with its ``missing`` count (never above ``n``)."""
+    table = metrics_table(scores)
+    missing = scores.groupby("topic")["missing"].sum()
+    show = table[table["dataset"] == "all"].copy()
+    show["missing"] = [int(scores["missing"].sum()) if t == "all" else int(missing.get(t, 0)) for t in show["topic"]]
+    show = show[["level", "topic", "n", "accuracy", "weighted_accuracy", "macro_f1", "random_guess", "missing"]]
+    return show.rename(columns={"weighted_accuracy": "weighted accuracy", "macro_f1": "macro-F1",
+                                "random_guess": "random guess"})
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -52,39 +74,42 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not items_path.exists():
         raise DataError(items_path, None, "QA items file not found; pass --items ITEMS.jsonl")
     all_items = read_items(items_path)
+    known = {it.id for it in all_items}
+    score_tables = []
     for pred_path in args.predictions:
         preds = read_predictions(pred_path)
-        split, level = _infer_split_level(args, preds.provenance, set(preds.rows), all_items)
-        items = select_items(all_items, split, level)
-        if not items:
-            raise DataError(items_path, None, f"no items with split={split} level={level}")
-        scores = score_items(items, preds, args.matcher, model=args.model, warn=False)
-        report = scores.attrs["report"]
-        table = metrics_table(scores)
-        missing = scores.groupby(["level", "topic"])["missing"].sum()
-        show = table[table["dataset"] == "all"].copy()
-        show["missing"] = [int(missing.get((lv, t), 0)) if t != "all" else int(scores["missing"].sum())
-                           for lv, t in zip(show["level"], show["topic"], strict=True)]
-        show = show[["level", "topic", "n", "accuracy", "weighted_accuracy", "macro_f1", "random_guess", "missing"]]
-        show = show.rename(columns={"weighted_accuracy": "weighted accuracy", "macro_f1": "macro-F1",
-                                    "random_guess": "random guess"})
-        model = scores["model"].iloc[0]
-        print(f"# {pred_path}: model={model} matcher={args.matcher} split={split} level={level}")
-        print(show.to_markdown(index=False, floatfmt=".4f"))
-        for key in ("n_missing", "n_errors"):
-            print(f"{key}: {report[key]}")
-        if report["unknown_ids"]:
-            print(f"unknown ids: {len(report['unknown_ids'])} (e.g. {report['unknown_ids'][:3]})")
-        if report["duplicate_ids"]:
-            print(f"duplicate ids: {len(report['duplicate_ids'])}")
-        if args.out:
-            out = Path(args.out) if len(args.predictions) == 1 else Path(args.out) / f"{Path(pred_path).stem}"
-            write_table(table, out.with_suffix(""))
-            print(f"wrote {out.with_suffix('.csv')}", file=sys.stderr)
-        if args.scores_out:
-            from ..io import write_text_atomic
+        file_model = preds.model()  # a provenance/row model mismatch is an error, not a silent relabel
+        split = args.split or preds.provenance.get("split")
+        level = args.level or preds.provenance.get("level")
+        blocks = score_blocks(pred_path, split, level, set(preds.rows), all_items)
+        for split, level in blocks:
+            items = select_items(all_items, split, level)
+            if not items:
+                raise DataError(items_path, None, f"no items with split={split} level={level}")
+            ids = {it.id for it in items}
+            rows = {k: v for k, v in preds.rows.items() if k in ids or k not in known}
+            scores = score_items(items, rows, args.matcher, model=args.model or file_model, warn=False)
+            report = scores.attrs["report"]
+            print(f"# {pred_path}: model={scores['model'].iloc[0]} matcher={args.matcher} split={split} level={level}")
+            print(_summary_table(scores).to_markdown(index=False, floatfmt=".4f"))
+            for key in ("n_missing", "n_errors", "n_empty"):
+                print(f"{key}: {report[key]}")
+            if report["unknown_ids"]:
+                print(f"unknown ids: {len(report['unknown_ids'])} (e.g. {report['unknown_ids'][:3]})")
+            if args.out:
+                out = Path(args.out) if len(args.predictions) == 1 else Path(args.out) / f"{Path(pred_path).stem}"
+                out = out.with_suffix("")
+                if len(blocks) > 1:
+                    out = out.with_name(f"{out.name}_{split}_{level}")
+                write_table(metrics_table(scores), out)
+                print(f"wrote {out}.csv", file=sys.stderr)
+            score_tables.append(scores)
+        if preds.duplicates:
+            print(f"duplicate ids: {len(set(preds.duplicates))}")
+    if args.scores_out:
+        from ..io import write_text_atomic
 
-            write_text_atomic(args.scores_out, scores.to_csv(index=False, lineterminator="\n"))
+        write_text_atomic(args.scores_out, pd.concat(score_tables).to_csv(index=False, lineterminator="\n"))
     return 0
 
 

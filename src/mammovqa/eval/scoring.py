@@ -3,10 +3,10 @@
 Why one row per item (not per-topic sums): the statistics module needs the 0/1 scores with their patient,
 exam and record ids for clustered bootstraps and paired tests, and every later table derives from this frame.
 
-Missing predictions (no line, or a line whose ``error`` is set, or a null output) are scored wrong and
-reported, never skipped (the official scorer skips them, which inflates accuracy). Predictions for ids that
+Missing predictions (no line, or a line whose ``error`` is set, or no answer: null, empty or whitespace-only
+output, or the string "null" a client makes of a JSON null) are scored wrong and reported, never skipped (the official scorer skips them, which inflates accuracy). Predictions for ids that
 are not among the items are reported too. A stored prompt or option list that disagrees with the item's
-options means the prediction answered a different question: that is an error naming the item.
+options means the prediction answered a different question: that is an error naming the item, and so is a file whose rows name another model than its provenance.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import DataError
-from ..predictions import PredictionSet
+from ..predictions import PredictionSet, is_missing_output
 from ..qa.items import LETTERS, QAItem
 from .matching import Matcher, match_many, random_chance
 
@@ -38,12 +38,14 @@ class ScoreReport:
     missing_ids: list[str] = field(default_factory=list)
     unknown_ids: list[str] = field(default_factory=list)
     duplicate_ids: list[str] = field(default_factory=list)
+    n_empty: int = 0  # rows present without an answer (null, empty, whitespace, "null"), counted in n_missing
 
     def lines(self) -> list[str]:
         out = []
         if self.n_missing:
             out.append(f"{self.n_missing} of {self.n_items} items have no usable prediction "
-                       f"({self.n_errors} failed with an error); scored wrong: {self.missing_ids[:5]}")
+                       f"({self.n_errors} failed with an error, {self.n_empty} answered nothing); scored wrong: "
+                       f"{self.missing_ids[:5]}")
         if self.unknown_ids:
             out.append(f"{len(self.unknown_ids)} predictions name no known item: {self.unknown_ids[:5]}")
         if self.duplicate_ids:
@@ -81,8 +83,8 @@ def _check_row(item: QAItem, row: Mapping[str, Any], source: str) -> None:
 
 
 def _model_of(predictions: PredictionSet | Mapping[str, Any], rows: Mapping[str, Any]) -> str | None:
-    if isinstance(predictions, PredictionSet) and predictions.provenance.get("model_id"):
-        return str(predictions.provenance["model_id"])
+    if isinstance(predictions, PredictionSet):
+        return predictions.model()  # raises when provenance and rows name different models
     for row in rows.values():
         if row.get("model"):
             return str(row["model"])
@@ -97,16 +99,20 @@ def score_items(items: list[QAItem], predictions: PredictionSet | Mapping[str, M
     the caller prints the report itself).
     """
     rows, source, dups = _rows_of(predictions)
-    model = model or _model_of(predictions, rows)
+    file_model = _model_of(predictions, rows)  # checked even when the caller names the model
+    model = model or file_model
     outputs: list[str | None] = []
     missing: list[bool] = []
-    n_err = 0
+    n_err = n_empty = 0
     for it in items:
         row = rows.get(it.id)
         if row is not None:
             _check_row(it, row, source)
-        bad = row is None or row.get("error") is not None or row.get("output") is None
-        n_err += row is not None and row.get("error") is not None
+        failed = row is not None and row.get("error") is not None
+        empty = row is not None and not failed and is_missing_output(row.get("output"))
+        bad = row is None or failed or empty
+        n_err += failed
+        n_empty += empty
         missing.append(bad)
         outputs.append(None if bad else str(row["output"]))
     chosen = match_many(outputs, [it.options for it in items], [it.kind for it in items], matcher)
@@ -125,7 +131,8 @@ def score_items(items: list[QAItem], predictions: PredictionSet | Mapping[str, M
     df = df.astype({"correct": int, "missing": bool, "n_options": int})
     ids = {it.id for it in items}
     miss_ids = [it.id for it, m in zip(items, missing, strict=True) if m]
-    report = ScoreReport(len(items), len(miss_ids), int(n_err), miss_ids, sorted(set(rows) - ids), sorted(set(dups)))
+    report = ScoreReport(len(items), len(miss_ids), int(n_err), miss_ids, sorted(set(rows) - ids), sorted(set(dups)),
+                         int(n_empty))
     df.attrs["report"] = asdict(report)
     if warn:
         for line in report.lines():
