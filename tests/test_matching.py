@@ -186,7 +186,7 @@ def test_match_many_equals_match_and_copies_results():
     assert "mutated" not in again[0]
 
 
-# ----------------------------------------------------------------- official quirks (PROTOCOL.md s4)
+# ----------------------------------------------------------------- official quirks (docs/protocol.md §4)
 
 
 def test_official_free_text_always_maps_to_some_option():

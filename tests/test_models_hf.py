@@ -1,6 +1,6 @@
 """The transformers adapter on tiny random checkpoints of every native family, and the tiny offline VLM.
 
-Real transformers code paths (processors or the CPU composition of PROTOCOL.md s9, generate), no mocks.
+Real transformers code paths (processors or the CPU composition of docs/protocol.md §9, generate), no mocks.
 """
 
 import json
@@ -72,7 +72,7 @@ def test_family_batched_generate_matches_one_by_one(family, family_dirs):
 
 
 def test_family_without_processor_is_composed_by_hand(family_dirs):
-    # Qwen2.5-VL and InternVL processors need torchvision here (PROTOCOL.md s9); the adapter composes inputs
+    # Qwen2.5-VL and InternVL processors need torchvision here (docs/protocol.md §9); the adapter composes inputs
     for family in ("qwen2_5_vl", "internvl"):
         m = HFModel(family_dirs[family], max_new_tokens=2)
         try:

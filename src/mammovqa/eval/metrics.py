@@ -1,4 +1,4 @@
-"""Metrics over scored items (PROTOCOL.md s5): absolute and weighted accuracy, macro-F1, random guess.
+"""Metrics over scored items (docs/protocol.md §5): absolute and weighted accuracy, macro-F1, random guess.
 
 All values are fractions in [0, 1] (CSV and DataFrames); figures and text multiply by 100 themselves.
 

@@ -1,6 +1,6 @@
 """Report-generation metrics: BLEU-1..4, ROUGE-L, METEOR, CIDEr, BI-RADS/density accuracy, finding-term F1.
 
-Why these and why so careful about names: AMRG (PROTOCOL.md s8) reports ROUGE-L, METEOR, CIDEr and BI-RADS
+Why these and why so careful about names: AMRG (docs/protocol.md §8) reports ROUGE-L, METEOR, CIDEr and BI-RADS
 accuracy, and the same metric name hides different numbers (NLTK's METEOR and the METEOR 1.5 jar differ by
 ~0.3 on the same text). Every table row therefore names the implementation and version that produced it.
 

@@ -10,7 +10,7 @@ decoding and batching for all models make their comparison fair and fast. Decisi
 - exam items pass *all* their images to multi-image models; single-image models get the first image and the
   caller records a note (the official exam adapters pass only the first image to every model).
 - processors that need torchvision (Qwen2.5-VL, InternVL video processors) are replaced on CPU by composing the
-  inputs from the image processor and tokenizer (PROTOCOL.md s9): image placeholders are expanded to the number of
+  inputs from the image processor and tokenizer (docs/protocol.md §9): image placeholders are expanded to the number of
   image tokens the model expects, exactly as the processor would.
 - CUDA out of memory halves the batch and retries, down to one item.
 """
@@ -179,7 +179,7 @@ class HFModel:
         return self._encode_manual(texts, images)
 
     def _encode_manual(self, texts: list[str], images: list[Image.Image]) -> dict[str, Any]:
-        """Processor-free composition for Qwen2.5-VL and InternVL (PROTOCOL.md s9)."""
+        """Processor-free composition for Qwen2.5-VL and InternVL (docs/protocol.md §9)."""
         out: dict[str, Any] = {}
         if self.family == "qwen2_5_vl":
             token = getattr(self.tokenizer, "image_token", None) or "<|image_pad|>"

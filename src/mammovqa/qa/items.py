@@ -72,7 +72,7 @@ def format_options(options: Iterable[str], topics: Topics | None = None) -> str:
 
 
 def build_prompt(question: str, options: Iterable[str], kind: str, topics: Topics | None = None) -> str:
-    """The exact protocol prompt (PROTOCOL.md s3) for a question and options in the order shown."""
+    """The exact protocol prompt (docs/protocol.md §3) for a question and options in the order shown."""
     topics = topics or load_topics()
     return topics.prompts[kind].format(question=question, options=format_options(options, topics))
 

@@ -1,6 +1,6 @@
 """The official MammoVQA JSON layout: export our QA items to it, and import the released benchmark files.
 
-Layout (DATASETS.md s1): a dict keyed "1".."N" (contiguous: the official loaders index ``str(i + 1)``), each
+Layout (docs/dataset-sources.md §1): a dict keyed "1".."N" (contiguous: the official loaders index ``str(i + 1)``), each
 entry with ``Path`` (a string for image items, a list for exam items), ``Question topic``, ``Question type``
 ("single choice" / "multiple choice"), ``Question``, ``Options`` (list), ``Answer`` (a string; a list for
 Abnormality) and ``Dataset``.

@@ -2,7 +2,7 @@
 
 Why: a generated report is only worth its metric if it beats what needs no model. Reports are formulaic, so
 copying the most common training report already scores well on n-gram metrics, and always stating the
-majority BI-RADS sets the floor of BI-RADS accuracy (PROTOCOL.md s8: ~0.41 on DMID). Retrieval shows what an
+majority BI-RADS sets the floor of BI-RADS accuracy (docs/protocol.md §8: ~0.41 on DMID). Retrieval shows what an
 image embedding alone buys. All three are deterministic: ties are broken by text or id order, never by chance.
 """
 

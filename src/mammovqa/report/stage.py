@@ -1,4 +1,4 @@
-"""The report-generation stage of a run (AMRG, PROTOCOL.md s8): data -> fine-tune -> generate -> baselines ->
+"""The report-generation stage of a run (AMRG, docs/protocol.md §8): data -> fine-tune -> generate -> baselines ->
 metrics with patient-clustered CIs -> tables, figures and manuscript variables.
 
 Why one function writes everything: the notebook (06) and the paper read only these files, so restyling a figure

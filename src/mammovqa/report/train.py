@@ -1,4 +1,4 @@
-"""Fine-tune a VLM to write mammography reports, and generate reports with it (AMRG, PROTOCOL.md s8).
+"""Fine-tune a VLM to write mammography reports, and generate reports with it (AMRG, docs/protocol.md §8).
 
 Why this reuses ``train.vlm.train_vlm``: a report is just a longer assistant turn. The same Trainer, checkpoints,
 non-finite-loss guard and LoRA/full switch serve the VQA and the report task; only the prompt (one fixed report

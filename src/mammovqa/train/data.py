@@ -1,5 +1,5 @@
 """QA items -> supervised examples for a chat VLM: the prompt as the user turn, the gold option text(s) as the
-assistant turn, loss on the assistant turn only (PROTOCOL.md s6: "targets are the option text").
+assistant turn, loss on the assistant turn only (docs/protocol.md §6: "targets are the option text").
 
 The user turn is built exactly as at inference time (models.hf.build_messages), so the model is trained on
 the prompts it will be evaluated with.

@@ -1,7 +1,7 @@
 """Report-generation figures: BI-RADS confusion matrix, metrics of models and baselines beside AMRG's, and the
 fine-tuning curve. The report stage (``report/stage.py``) and notebook 06 draw with these functions only.
 
-Why the data-source labels: the AMRG figures (PROTOCOL.md s8) were measured on real DMID reports; ours may be
+Why the data-source labels: the AMRG figures (docs/protocol.md §8) were measured on real DMID reports; ours may be
 on phantom reports. Bars from different data must never look comparable at a glance, so every bar group
 names its source and the published values are hatched.
 """

@@ -155,7 +155,7 @@ def _parse_entry(entry: Any, file: Path, where: str, topic: str, official: Any) 
     source = entry.get("source")
     if not isinstance(source, str) or not source.strip():
         raise ConfigError(file, f"{where}.source", f"every entry needs a source (documentation, paper, or "
-                                                    f"'official pipeline (DATASETS.md §N)'), got {source!r}")
+                                                    f"'official pipeline (docs/dataset-sources.md §N)'), got {source!r}")
     note = str(entry.get("note") or "")
     if target is None:
         if not note:

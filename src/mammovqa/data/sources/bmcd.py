@@ -1,6 +1,6 @@
 """BMCD, Breast Micro-Calcifications Dataset (Zenodo 5036062), read as downloaded.
 
-Layout (DATASETS.md §3): ``Normal_case.xlsx`` and ``Suspicious_case.xlsx`` at the root, DICOMs in
+Layout (docs/dataset-sources.md §3): ``Normal_case.xlsx`` and ``Suspicious_case.xlsx`` at the root, DICOMs in
 ``Dataset/{Normal_cases,Suspicious_cases}/<Folder #>/{CC,MLO}_{prior,recent}.dcm`` (one file is misspelled
 ``CC_recemt``). The classification column is ``BI-RADS categories for classification `` with a trailing space;
 columns are matched with spacing normalised. One xlsx row labels every image of its folder, prior and recent

@@ -1,12 +1,12 @@
 """CBIS-DDSM, Kaggle JPEG copy (``awsaf49/cbis-ddsm-breast-cancer-image-dataset``), read as downloaded.
 
-Layout (DATASETS.md §4): ``csv/dicom_info.csv`` (``image_path`` = ``CBIS-DDSM/jpeg/<SeriesUID>/<n>-<m>.jpg``,
+Layout (docs/dataset-sources.md §4): ``csv/dicom_info.csv`` (``image_path`` = ``CBIS-DDSM/jpeg/<SeriesUID>/<n>-<m>.jpg``,
 ``SeriesDescription`` in {full mammogram images, cropped images, ROI mask images}) and the four
 ``csv/{mass,calc}_case_description_{train,test}_set.csv``. A description row's DICOM path is linked to its JPEG
 through the series UID (second-to-last path segment), filtered on ``SeriesDescription`` because a crop and its
 ROI mask can share a series folder.
 
-Breast part: one record per full image. Corrections of the official pipeline (bugs, DATASETS.md §4):
+Breast part: one record per full image. Corrections of the official pipeline (bugs, docs/dataset-sources.md §4):
 - the breast BI-RADS is the *highest* ``assessment`` over the image's abnormality rows (officially the last
   row written won, which depends on CSV order);
 - the same patient/side/view listed under both a ``Mass-`` and a ``Calc-`` prefix is one mammogram: merged

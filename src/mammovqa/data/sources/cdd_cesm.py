@@ -1,6 +1,6 @@
 """CDD-CESM (TCIA), low-energy (DM) images only, read as downloaded.
 
-Layout (DATASETS.md §5): ``Radiology-manual-annotations.xlsx`` (sheet ``all``) and
+Layout (docs/dataset-sources.md §5): ``Radiology-manual-annotations.xlsx`` (sheet ``all``) and
 ``PKG - CDD-CESM/CDD-CESM/Low energy images of CDD-CESM/<Image_name>.jpg``. Only rows whose ``Image_name``
 contains ``DM`` are low-energy images (the CESM rows are excluded and counted). ``Image_name`` is stripped
 (trailing spaces occur). The density and pathology columns have short (``ACR``, ``Pathology``) and long

@@ -1,6 +1,6 @@
 """CSAW-M (SciLifeLab figshare, credentialed), read as downloaded.
 
-Layout (DATASETS.md §6): ``labels/CSAW-M_train.csv`` and ``labels/CSAW-M_test.csv`` (``;``-separated) and
+Layout (docs/dataset-sources.md §6): ``labels/CSAW-M_train.csv`` and ``labels/CSAW-M_test.csv`` (``;``-separated) and
 ``images/preprocessed/<train|test>/<Filename>`` (the subfolder is the part of ``Filename`` before its first ``_``).
 ``Label`` 1-8 is the masking level (1 = lowest masking).
 

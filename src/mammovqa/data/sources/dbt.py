@@ -1,6 +1,6 @@
 """Breast-Cancer-Screening-DBT (TCIA, Duke), external finding set, read as downloaded (test phase).
 
-Layout (DATASETS.md §14): under ``manifest-1617905855234/`` the box table
+Layout (docs/dataset-sources.md §14): under ``manifest-1617905855234/`` the box table
 ``BCS-DBT-boxes-test-v2-PHASE-2-Jan-2024.csv`` (``PatientID``, ``StudyUID``, ``View``, ``Slice``, ``X``, ``Y``,
 ``Width``, ``Height``, ``Class``, ``AD``, ``VolumeSlices``) and the path table ``BCS-DBT-file-paths-test-v2.csv``
 (``descriptive_path`` = ``Breast-Cancer-Screening-DBT/DBT-Pxxxxx/.../1-1.dcm``, relative to the manifest folder),

@@ -1,6 +1,6 @@
 """DMID, Digital Mammography Dataset for Breast Cancer Diagnosis Research (figshare 24522883), read as downloaded.
 
-Layout (DATASETS.md §7, §19): ``Metadata.xlsx`` whose table is preceded by a legend block (the header row is
+Layout (docs/dataset-sources.md §7, §19): ``Metadata.xlsx`` whose table is preceded by a legend block (the header row is
 searched for), DICOMs at ``DICOM Images/DICOM Images/IMG001.dcm`` ... (the Kaggle mirror nests it under
 ``archive/``), and one radiology report per mammogram in a reports folder (``find_report``). Columns ``ID``,
 ``view`` (``CCLT``/``CCRT``/``MLOLT``/``MLORT``: view prefix + side suffix), ``background tissue``,
@@ -186,7 +186,7 @@ def _abnormalities(cell: str) -> list[str]:
 
 
 def _pathology(v: dict[str, str]) -> str:
-    """Row pathology code: NORM rows -> N; abnormal rows coded N -> B (official recoding, DATASETS.md §7)."""
+    """Row pathology code: NORM rows -> N; abnormal rows coded N -> B (official recoding, docs/dataset-sources.md §7)."""
     codes = _abnormalities(v["abnormality"])
     p = v["pathology"].strip().upper()
     if codes == ["NORM"]:

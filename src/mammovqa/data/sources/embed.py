@@ -1,6 +1,6 @@
 """EMBED Open Data (AWS, credentialed), exam level, read as downloaded.
 
-Layout (DATASETS.md §8): ``tables/EMBED_OpenData_metadata.csv`` (one row per image; ``anon_dicom_path`` starts
+Layout (docs/dataset-sources.md §8): ``tables/EMBED_OpenData_metadata.csv`` (one row per image; ``anon_dicom_path`` starts
 with ``/mnt/NAS2/mammo/anon_dicom``, replaced by the local image root: the folder holding ``cohort_1``/
 ``cohort_2``) and ``tables/EMBED_OpenData_clinical.csv`` (or ``_clinical_reduced``; one row per finding:
 ``acc_anon``, ``asses`` A/N/B/P/S/M/K = BI-RADS 0/1/2/3/4/5/6, ``tissueden`` 1-4 = A-D, 5 = normal male).

@@ -1,6 +1,6 @@
 """INbreast (restricted; Kaggle mirror ``tommyngx/inbreast2012``), read as distributed.
 
-Layout (DATASETS.md §9, §19): the label table is ``INbreast.xls`` (original), ``INbreast.xlsx``, or the
+Layout (docs/dataset-sources.md §9, §19): the label table is ``INbreast.xls`` (original), ``INbreast.xlsx``, or the
 ``;``-separated ``INbreast.csv`` some mirrors ship; DICOMs in ``AllDICOMs/`` named
 ``<File Name>_<patientHash>_MG_<L|R>_<CC|ML>_ANON.dcm`` (the official code expected ``<File Name>.dcm``, a renamed
 copy; both are found). Column names are stripped (``Mass `` has a trailing space). Summary rows at the end of

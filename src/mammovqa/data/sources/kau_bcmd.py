@@ -1,6 +1,6 @@
 """KAU-BCMD (Kaggle ``asmaasaad/king-abdulaziz-university-mammogram-dataset``), read as downloaded.
 
-Layout (DATASETS.md §10): ``Birad1``, ``Birad3``, ``Birad4``, ``Birad5`` folders (under ``archive/`` in the
+Layout (docs/dataset-sources.md §10): ``Birad1``, ``Birad3``, ``Birad4``, ``Birad5`` folders (under ``archive/`` in the
 Kaggle zip) of ``<year>_<BCid>_<CC|MLO>_<L|R>.jpg``, searched recursively, ``._*`` skipped; the folder digit is
 the BI-RADS (a case-level label, so both breasts inherit it). Every ``Birad<n>`` folder present is read (the
 official code listed four; a ``Birad2`` folder, if a mirror has one, maps to Bi-Rads 2).

@@ -1,6 +1,6 @@
 """LAMIS-DMDB, external breast set, in either published form.
 
-Full release (DATASETS.md §15): ``LAMISDMDB VF/<Bening|maling|Normal>/<BIRADS folder>/[<lesion folder>/]
+Full release (docs/dataset-sources.md §15): ``LAMISDMDB VF/<Bening|maling|Normal>/<BIRADS folder>/[<lesion folder>/]
 <ACR1..ACR4>/dataMG-PROC_P<pid>_<n>_<L|R>_<CC|MLO>_<DD>_<Month>_<YYYY>.dcm``: labels come from the folder names
 (spelled ``Bening``, ``maling``; BI-RADS folders ``BARADS I``, ``BIRADS II``, ...) and the file name.
 Public sample (§19): ``LAMIS-DMDB/{Benign,Malign,Nomal}/*.png`` (``Nomal`` so spelled) plus an

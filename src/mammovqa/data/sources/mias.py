@@ -1,6 +1,6 @@
 """mini-MIAS (Kaggle ``kmader/mias-mammography`` or the PEIPA tarball): ``Info.txt`` + ``all-mias/mdbNNN.pgm``.
 
-Layout quirks handled (DATASETS.md §11, §19): ``Info.txt`` opens with ~50 lines of README prose and has CRLF
+Layout quirks handled (docs/dataset-sources.md §11, §19): ``Info.txt`` opens with ~50 lines of README prose and has CRLF
 line endings; table rows have 3 (normal), 4 (no coordinates, e.g. ``mdb059 CIRC B``), 7 fields, or carry
 ``*NOTE 3*`` in place of coordinates; a refnum may have several rows (one per abnormality).
 
@@ -123,7 +123,7 @@ class MIASReader(Reader):
         sev = {r.severity for r in group}
         if any(r.klass == "NORM" for r in group) and len(group) == 1:
             pathology = "N"
-        else:  # official: malignant if any row is malignant (DATASETS.md §11)
+        else:  # official: malignant if any row is malignant (docs/dataset-sources.md §11)
             pathology = "M" if "M" in sev else "B" if "B" in sev else ""
         self.add_label(labels, raw, part, "Pathology", pathology, info, group[0].line)
         return Record(record_id=f"{self.part_name(part)}/{refnum}", dataset=self.part_name(part), kind="breast",

@@ -1,6 +1,6 @@
 """Mammogram Mastery (Mendeley Data, DOI 10.17632/fvjhtskg93.1), external breast set, read as downloaded.
 
-Layout (DATASETS.md §16): ``Breast Cancer Dataset/Original Dataset/{Cancer,Non-Cancer}/IMG*.jpg``; the
+Layout (docs/dataset-sources.md §16): ``Breast Cancer Dataset/Original Dataset/{Cancer,Non-Cancer}/IMG*.jpg``; the
 ``Augmented Dataset`` beside it is not read (excluded by design). Only files whose names start with ``IMG`` are
 used (official). Record ids keep the original file name (correction: the official ``<class>_img<counter>``
 names depended on unsorted ``os.listdir`` order). No patient id exists: the file stands in.

@@ -1,6 +1,6 @@
 """NL-Breast-Screening (FRDR, credentialed), external breast set, read as downloaded.
 
-Layout (DATASETS.md §17): ``NLBS Data/NLBSP-metadata.csv`` (``File Path`` with Windows back-slashes,
+Layout (docs/dataset-sources.md §17): ``NLBS Data/NLBSP-metadata.csv`` (``File Path`` with Windows back-slashes,
 ``Image Laterality``, ``View Position``, ``Cancer``, ``False Positive``) and the DICOMs at
 ``<category>/<exam id>/<left|right>/<CC|MLO>/IM-....dcm`` (categories ``normal``, ``False Positive``,
 ``abnormal``), resolved relative to the CSV's folder. Missing or truncated files are common: counted, not fatal.

@@ -1,6 +1,6 @@
 """RSNA Screening Mammography Breast Cancer Detection (Kaggle competition), read as downloaded.
 
-Layout (DATASETS.md §13, §19): ``train.csv`` and ``train_images/<patient_id>/<image_id>.dcm`` (JPEG 2000
+Layout (docs/dataset-sources.md §13, §19): ``train.csv`` and ``train_images/<patient_id>/<image_id>.dcm`` (JPEG 2000
 lossless; decoding needs pylibjpeg-openjpeg, the preparation step's concern). A PNG copy at the same relative
 path (``<image_id>.png``, what the official notebook expects) is accepted when the DICOM is absent.
 

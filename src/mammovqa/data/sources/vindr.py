@@ -1,6 +1,6 @@
 """VinDr-Mammo (PhysioNet 1.0.0, credentialed), read as downloaded.
 
-Layout (DATASETS.md §12): ``finding_annotations.csv`` and ``images/<study_id>/<image_id>.dicom``. Columns
+Layout (docs/dataset-sources.md §12): ``finding_annotations.csv`` and ``images/<study_id>/<image_id>.dicom``. Columns
 ``study_id``, ``image_id``, ``laterality`` (L/R), ``view_position`` (CC/MLO), ``breast_birads``
 (``BI-RADS n``), ``breast_density`` (``DENSITY A``..), ``finding_categories`` (a Python list literal),
 ``xmin``..``ymax`` and the official ``split`` (training/test).
