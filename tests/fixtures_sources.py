@@ -207,25 +207,29 @@ def make_cbis_ddsm(root: Path) -> Path:
     """Kaggle JPEG copy: ``csv/dicom_info.csv``, the four case-description CSVs, ``jpeg/<SeriesUID>/1-n.jpg``.
 
     P_00001 LEFT CC is listed under both Mass- and Calc- (one mammogram, merged by the reader); the crop of
-    Calc-Test_P_00003_RIGHT_CC_1 is absent from dicom_info.csv (a missing image).
+    Calc-Test_P_00003_RIGHT_CC_1 is absent from dicom_info.csv (a missing image). As in the published files,
+    one finding has subtlety 0 (outside the 1-5 scale) and one full image has an empty ``SeriesDescription``.
     """
     info: list[list[object]] = []
     n = [100]
 
-    def series(desc: str, key: str, pid: str, present: bool = True, shared: str | None = None) -> str:
+    def series(desc: str, key: str, pid: str, present: bool = True, shared: str | None = None,
+               blank: bool = False) -> str:
         n[0] += 1
         uid = shared or _uid(n[0])
         if present:
             jpg = f"jpeg/{uid}/1-{n[0]}.jpg"
             write_jpg(root / jpg, seed=n[0])
             info.append([f"CBIS-DDSM/dicom/{uid}/1-{n[0]}.dcm", f"CBIS-DDSM/{jpg}", "", 16, 16, "BREAST", W, 15,
-                         "", "MG", key, "", "MONOCHROME2", H, _uid(n[0] + 5000), desc, uid, 1, _uid(n[0] + 9000)])
+                         "", "MG", key, "", "MONOCHROME2", H, _uid(n[0] + 5000), "" if blank else desc, uid, 1,
+                         _uid(n[0] + 9000)])
         return uid
 
     def row(kind: str, split: str, pid: str, side: str, view: str, abn: int, density: object, assess: object,
-            path: str, subtle: object, crop_present: bool = True, mask_shares_crop: bool = False) -> list[object]:
+            path: str, subtle: object, crop_present: bool = True, mask_shares_crop: bool = False,
+            blank_full: bool = False) -> list[object]:
         key = f"{kind}-{split}_{pid}_{side}_{view}"
-        full = full_series.setdefault(key, series("full mammogram images", key, pid))
+        full = full_series.setdefault(key, series("full mammogram images", key, pid, blank=blank_full))
         crop = series("cropped images", f"{key}_{abn}", pid, present=crop_present)
         mask = series("ROI mask images", f"{key}_{abn}", pid, shared=crop if mask_shares_crop else None)
         study = _uid(7000 + abn)
@@ -238,12 +242,12 @@ def make_cbis_ddsm(root: Path) -> Path:
     mass_train = [row("Mass", "Training", "P_00001", "LEFT", "CC", 1, 3, 4, "MALIGNANT", 4, mask_shares_crop=True),
                   row("Mass", "Training", "P_00001", "LEFT", "MLO", 1, 3, 4, "MALIGNANT", 4)]
     mass_test = [row("Mass", "Test", "P_00002", "RIGHT", "MLO", 1, 1, 3, "BENIGN", 5),
-                 row("Mass", "Test", "P_00004", "LEFT", "CC", 1, 4, 1, "BENIGN", 3)]
+                 row("Mass", "Test", "P_00004", "LEFT", "CC", 1, 4, 1, "BENIGN", 3, blank_full=True)]
     calc_train = [row("Calc", "Training", "P_00001", "LEFT", "CC", 1, 3, 0, "BENIGN_WITHOUT_CALLBACK", 1),
                   row("Calc", "Training", "P_00001", "LEFT", "CC", 2, 3, 2, "BENIGN", 2)]
     calc_test = [row("Calc", "Test", "P_00003", "RIGHT", "CC", 1, 2, 5, "MALIGNANT", 3, crop_present=False),
                  row("Calc", "Test", "P_00005", "RIGHT", "MLO", 1, 0, 0, "BENIGN", 2),
-                 row("Calc", "Test", "P_00006", "LEFT", "MLO", 1, 2, 2, "BENIGN", 2)]
+                 row("Calc", "Test", "P_00006", "LEFT", "MLO", 1, 2, 2, "BENIGN", 0)]
     write_csv(root / "csv" / "mass_case_description_train_set.csv", MASS_HEADER, mass_train)
     write_csv(root / "csv" / "mass_case_description_test_set.csv", MASS_HEADER, mass_test)
     write_csv(root / "csv" / "calc_case_description_train_set.csv", CALC_HEADER, calc_train)
@@ -269,11 +273,12 @@ def make_cdd_cesm(root: Path, short_names: bool = False) -> Path:
         [1, "P1_L_CM_CC", "L", "CESM", 45, "B", 2, "", "CC", "", "", "Benign"],
         [2, "P2_R_DM_CC", "R", "DM", 51, "C ", "4$2", "mass", "CC", "", "", "Malignant"],
         [2, "P2_R_DM_MLO", "R", "DM", 51, "D", 3, "", "MLO", "", "", "Benign"],
+        [2, "P2_R_DM_MLO", "R", "DM", 51, "D", 3, "", "MLO", "", "", "Benign"],  # repeated identically, as published
         [3, "P3_R_DM_MLO2", "R", "DM", 60, "D", 5, "", "MLO", "", "", "Malignant"],
         [3, "P3_L_DM_CC", "L", "DM", 60, "C", 6, "", "CC", "", "", "Malignant"],
         [3, "P3_L_DM_MLO", "L", "DM", 60, "C", 0, "", "MLO", "", "", "Benign"],
         [4, "P4_L_DM_CC ", "L", "DM", 38, "A", 1, "", "CC", "", "", "Normal"],
-        [5, "P5_R_DM_CC", "R", "DM", 40, "B", 4, "", "CC", "", "", "Benign"],
+        [5, "P5_R_DM_CC", "R", "DM", 40, "_", 4, "", "CC", "", "", "Benign"],  # '_' density, as published
     ]
     write_xlsx(root / "Radiology-manual-annotations.xlsx", {"all": [header, *rows]})
     img = root / "PKG - CDD-CESM" / "CDD-CESM" / "Low energy images of CDD-CESM"
@@ -289,9 +294,10 @@ def make_cdd_cesm(root: Path, short_names: bool = False) -> Path:
 DMID_HEADER = ["ID", "view", "background tissue", "abnormality", "pathology", "x", "y", "radius"]
 
 
-def make_dmid(root: Path) -> Path:
+def make_dmid(root: Path, headerless: bool = False) -> Path:
     """figshare layout: ``Metadata.xlsx`` (legend block above the table), ``DICOM Images/DICOM Images/IMGnnn.dcm``,
-    ``Reports/IMGnnn.txt`` (one plain-text and one RTF report)."""
+    ``Reports/IMGnnn.txt`` (one plain-text and one RTF report). ``headerless``: the table has no header row, as
+    the published Metadata.xlsx. IMG007's view is the combined code ``CCLRT`` found in the published file."""
     legend = [["DMID metadata"], ["view", "CCLT / CCRT / MLOLT / MLORT"],
               ["background tissue", "F: fatty, G: fatty-glandular, D: dense-glandular"], [None]]
     rows = [
@@ -303,8 +309,10 @@ def make_dmid(root: Path) -> Path:
         ["IMG004", "MLOLT", "D", "ARCH", "M", 8, 8, 2],
         ["IMG005", "CCLT", "G", "ASYM", "B", 16, 12, 40],
         ["IMG006", "CCRT", "F", "NORM ", "N", None, None, None],
+        ["IMG007", "CCLRT", "F", "NORM", "N", None, None, None],
     ]
-    write_xlsx(root / "Metadata.xlsx", {"Sheet1": [*legend, DMID_HEADER, *rows]})
+    write_xlsx(root / "Metadata.xlsx", {"Sheet1": [*legend, *([] if headerless else [DMID_HEADER]), *rows]})
+    write_dicom(root / "DICOM Images" / "DICOM Images" / "IMG007.dcm", seed=7, bits=12)
     for i in range(1, 6):
         write_dicom(root / "DICOM Images" / "DICOM Images" / f"IMG{i:03d}.dcm", seed=i, bits=12)
     rep = root / "Reports"
@@ -327,16 +335,17 @@ INBREAST_ROWS = [  # file name, hash, side, view, ACR, BI-RADS, marks (Mass, Mic
     ("22614097", "c4bb9e8e1d1a6c2e", "L", "MLO", 3, 3, ""),
     ("24055274", "e5d1b0e4ac1fe8b1", "R", "CC", 1, 5, "M"),
     ("24055355", "e5d1b0e4ac1fe8b1", "R", "MLO", 1, 6, "MC"),
+    ("24055399", "e5d1b0e4ac1fe8b1", "R", "FB", 1, 2, ""),  # view code FB, as in the published table
     ("99999999", "0000000000000000", "R", "CC", 2, 2, ""),  # no DICOM: a missing image
 ]
 
 
-def make_inbreast(root: Path, fmt: str = "xlsx") -> Path:
+def make_inbreast(root: Path, fmt: str = "xlsx", anonymised: bool = False) -> Path:
     """``INbreast.xlsx`` (full columns, ``Mass `` with its trailing space, summary rows at the end) or the
     mirror's ``;``-separated ``INbreast.csv``; DICOMs ``AllDICOMs/<File>_<hash>_MG_<side>_<CC|ML>_ANON.dcm``."""
     if fmt == "csv":
-        rows = [[f"pid{i}", 50, s, v, "201001", f, acr, br] for i, (f, _, s, v, acr, br, _) in
-                enumerate(INBREAST_ROWS)]
+        rows = [["removed" if anonymised else f"pid{i}", 50, s, v, "201001", f, acr, br]
+                for i, (f, _, s, v, acr, br, _) in enumerate(INBREAST_ROWS)]
         write_csv(root / "INbreast.csv", INBREAST_CSV_HEADER, rows, sep=";")
     else:
         header = [*INBREAST_CSV_HEADER, "Mass ", "Micros", "Distortion", "Asymmetry", "Findings Notes (in Portuguese)"]
@@ -347,9 +356,9 @@ def make_inbreast(root: Path, fmt: str = "xlsx") -> Path:
         rows += [[None] * 5 + [None, None, None], [None] * 5 + [None, "Total", 410]]
         write_xlsx(root / "INbreast.xlsx", {"Sheet1": [header, *rows]})
     for i, (f, h, s, v, *_rest) in enumerate(INBREAST_ROWS):
+        name = f"{f}.dcm" if anonymised else f"{f}_{h}_MG_{s}_{'ML' if v == 'MLO' else v}_ANON.dcm"
         if f != "99999999":
-            write_dicom(root / "AllDICOMs" / f"{f}_{h}_MG_{s}_{'ML' if v == 'MLO' else v}_ANON.dcm", seed=i,
-                        bits=14, ImageLaterality=s, ViewPosition=v)
+            write_dicom(root / "AllDICOMs" / name, seed=i, bits=14, ImageLaterality=s, ViewPosition=v)
     return root
 
 

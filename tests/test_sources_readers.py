@@ -100,8 +100,8 @@ def test_reading_is_deterministic(name, built):
     assert [r.to_json() for r in again] == [r.to_json() for r in records]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_unmapped_value_names_dataset_file_row_and_value(name, built, tmp_path):
+def _labels_without(name: str, built: dict, tmp_path: Path) -> tuple[Path, str, str, Path]:
+    """A copy of the label maps with one raw value the fixture uses removed: (labels dir, topic, value, root)."""
     root, records, _ = built[name]
     topic, raw = next((t, v if isinstance(v, str) else v[0]) for r in records for t, v in r.raw_labels.items()
                       if t in r.labels)
@@ -113,11 +113,34 @@ def test_unmapped_value_names_dataset_file_row_and_value(name, built, tmp_path):
     key = next(k for k in entries if str(k) == raw)
     del entries[key]
     (labels_dir / stem).write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return labels_dir, topic, raw, root
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_strict_labels_stops_naming_dataset_file_row_and_value(name, built, tmp_path):
+    labels_dir, topic, raw, root = _labels_without(name, built, tmp_path)
     with pytest.raises(DataError) as info:
-        list(reader_class(name)(root, labels_dir).records())
+        list(reader_class(name)(root, labels_dir, strict_labels=True).records())
     msg = str(info.value)
     assert name in msg and repr(raw) in msg and topic in msg
     assert info.value.row is not None and info.value.file
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unmapped_value_withholds_that_label_only_and_is_counted(name, built, tmp_path):
+    labels_dir, topic, raw, root = _labels_without(name, built, tmp_path)
+    _, records, _ = built[name]
+    reader = reader_class(name)(root, labels_dir)
+    again = list(reader.records())
+    assert [r.record_id for r in again] == [r.record_id for r in records]  # no record lost
+    hit = [w for w in reader.summary["withheld"] if w["topic"] == topic and w["value"] == raw]
+    assert hit and all(w["count"] >= 1 and w["rows"] and w["file"] for w in hit)  # one entry per label file
+    assert reader.summary["labels_withheld"] >= sum(w["count"] for w in hit)
+    changed = 0
+    for a, b in zip(records, again, strict=True):
+        assert {t: v for t, v in a.labels.items() if t != topic} == {t: v for t, v in b.labels.items() if t != topic}
+        changed += a.labels.get(topic) != b.labels.get(topic)
+    assert changed >= 1
 
 
 @pytest.mark.parametrize("name", sorted(set(NAMES) - WALKED))
@@ -261,7 +284,7 @@ def test_bmcd_views_timepoints_and_misspelling(built):
 def test_inbreast_semicolon_csv_mirror(tmp_path):
     reader = get_reader("INbreast", make_inbreast(tmp_path, fmt="csv"))
     records = list(reader.records())
-    assert len(records) == 8 and all("Abnormality" not in r.labels for r in records)
+    assert len(records) == 9 and all("Abnormality" not in r.labels for r in records)
     assert any("lacks the Mass/Micros" in n for n in reader.summary["notes"])
     assert records[0].patient_id == "INbreast-6c613a14b80a8591"
 

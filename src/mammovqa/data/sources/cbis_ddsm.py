@@ -14,11 +14,17 @@ Breast part: one record per full image. Corrections of the official pipeline (bu
 Finding part: one record per abnormality row; the image is the official ``cropped images`` JPEG, the source
 image the full JPEG, the ROI mask path in ``extra``. Normal crops are made at preparation time (§2).
 Patient key ``P_xxxxx``; ``extra["official_split"]`` is Training/Test from the prefix.
+
+``dicom_info.csv`` as published leaves ``SeriesDescription`` empty for some images. Those are resolved by what
+the description CSVs name: a series named as a full image's series whose only file has no description is that
+full image; in a series holding several undescribed files the larger image (``Rows`` x ``Columns``) is the ROI
+mask (full-image size) and the smaller the crop. Each resolution is counted in the summary notes.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +48,8 @@ DESC_COLUMNS = {
     "ROI mask file path": (),
 }
 INFO_COLUMNS = {"image_path": (), "SeriesDescription": (), "SeriesInstanceUID": ()}
+INFO_OPTIONAL = {"Rows": (), "Columns": ()}
+FULL, CROP, MASK = "full mammogram images", "cropped images", "roi mask images"
 KEY_RE = re.compile(r"^(Mass|Calc)-(Training|Test)_(P_\d+)_(LEFT|RIGHT)_(CC|MLO)(?:_(\d+))?$")
 
 
@@ -54,14 +62,45 @@ class CBISDDSMReader(Reader):
     name = "CBIS-DDSM"
 
     def _jpeg_index(self, info_file: Path) -> dict[tuple[str, str], Path]:
-        """(series UID, SeriesDescription) -> local JPEG path."""
-        table = read_table(self.name, info_file, INFO_COLUMNS)
+        """(series UID, SeriesDescription) -> local JPEG path; undescribed files kept per series for ``_lookup``."""
+        table = read_table(self.name, info_file, INFO_COLUMNS, optional=INFO_OPTIONAL)
         index: dict[tuple[str, str], Path] = {}
+        self._undescribed: dict[str, list[tuple[int, Path]]] = {}
+        self._resolved: dict[str, int] = {}
+        self._described: Counter[str] = Counter()
         for _, v in table.rows:
             rel = v["image_path"].replace("\\", "/")
             rel = rel.split("CBIS-DDSM/", 1)[1] if rel.startswith("CBIS-DDSM/") else rel
-            index[(series_uid(v["image_path"]), v["SeriesDescription"].strip().lower())] = self.root / rel
+            desc = v["SeriesDescription"].strip().lower()
+            if desc:
+                index[(series_uid(v["image_path"]), desc)] = self.root / rel
+                self._described[series_uid(v["image_path"])] += 1
+            else:
+                size = _int(v.get("Rows", "")) * _int(v.get("Columns", ""))
+                self._undescribed.setdefault(series_uid(v["image_path"]), []).append((size, self.root / rel))
         return index
+
+    def _lookup(self, jpegs: dict, path: str, desc: str) -> Path | None:
+        """The JPEG of ``desc`` in the series ``path`` names; undescribed files resolved by series and size."""
+        uid = series_uid(path)
+        found = jpegs.get((uid, desc))
+        if found is not None:
+            return found
+        cands = sorted(self._undescribed.get(uid, []), key=lambda x: (x[0], str(x[1])))
+        described = self._described[uid]
+        if not cands:
+            return None
+        if len(cands) == 1 and (desc == FULL or described <= 1):
+            pick = cands[0][1]  # the only undescribed file of a series named for ``desc``
+        elif desc == CROP:
+            pick = cands[0][1]  # smallest: the crop
+        else:
+            pick = cands[-1][1]  # largest: the full image or its full-size ROI mask
+        how = f"{desc} resolved with empty SeriesDescription (by series UID{' and size' if len(cands) > 1 else ''})"
+        if how not in self._resolved:
+            self._resolved[how] = 0
+        self._resolved[how] += 1
+        return pick
 
     def _records(self) -> Iterator[Record]:
         csv_dir = self.find_file("csv", "CBIS-DDSM/csv")
@@ -69,6 +108,7 @@ class CBISDDSMReader(Reader):
         info = self.find_file("csv/dicom_info.csv", "CBIS-DDSM/csv/dicom_info.csv")
         assert info is not None
         jpegs = self._jpeg_index(info)
+        self._jpegs = jpegs
         rows = []
         for name in DESC_FILES:
             f = csv_dir / name
@@ -81,6 +121,8 @@ class CBISDDSMReader(Reader):
             rec = self._finding(f, row, v, jpegs)
             if rec is not None:
                 yield rec
+        for how, n in sorted(self._resolved.items()):
+            self.note(f"{n} image lookup(s): {how}")
 
     def _key(self, path: str, f: Path, row: int) -> re.Match | None:
         first = path.strip().replace("\\", "/").split("/")[0]
@@ -102,7 +144,7 @@ class CBISDDSMReader(Reader):
             for other in keys[1:]:
                 self.duplicate(f"{pid}_{side}_{view}", key, other, "merged into one breast record")
             f0, row0, v0, m0 = next(x for x in members if x[3].group(0) == key)
-            image = jpegs.get((series_uid(v0["image file path"]), "full mammogram images"))
+            image = self._lookup(jpegs, v0["image file path"], FULL)
             labels: dict[str, list[str]] = {}
             raw: dict = {}
             self.add_label(labels, raw, part, "ACR", v0["breast_density"], f0, row0)
@@ -127,9 +169,9 @@ class CBISDDSMReader(Reader):
         m = self._key(v["image file path"], f, row)
         if m is None:
             return None
-        crop = jpegs.get((series_uid(v["cropped image file path"]), "cropped images"))
-        full = jpegs.get((series_uid(v["image file path"]), "full mammogram images"))
-        mask = jpegs.get((series_uid(v["ROI mask file path"]), "roi mask images"))
+        crop = self._lookup(jpegs, v["cropped image file path"], CROP)
+        full = self._lookup(jpegs, v["image file path"], FULL)
+        mask = self._lookup(jpegs, v["ROI mask file path"], MASK)
         labels: dict[str, list[str]] = {}
         raw: dict = {}
         self.add_label(labels, raw, part, "Abnormality", v["abnormality type"].strip().lower(), f, row)
@@ -143,6 +185,13 @@ class CBISDDSMReader(Reader):
                       source_image=str(full) if full else None,
                       extra=provenance_extra(f, row, series_uid(v["cropped image file path"]),
                                              roi_mask=str(mask) if mask else None, official_split=m.group(2)))
+
+
+def _int(value: str) -> int:
+    try:
+        return int(float(value))
+    except ValueError:
+        return 0
 
 
 def _birads_rank(value: str) -> int:

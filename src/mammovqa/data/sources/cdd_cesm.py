@@ -6,7 +6,8 @@ contains ``DM`` are low-energy images (the CESM rows are excluded and counted). 
 (trailing spaces occur). The density and pathology columns have short (``ACR``, ``Pathology``) and long
 (``Breast density (ACR)``, ``Pathology Classification/ Follow up``) names; both are accepted.
 BI-RADS cells may hold several values (``4$2``): the maximum is taken (official); ``6`` is excluded.
-Patient key ``P<n>``.
+Patient key ``P<n>``. The workbook as published repeats some rows identically: they are merged (one record)
+and counted; rows sharing an ``Image_name`` with different cells are reported with both rows (first kept).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ...errors import DataError
 from ..records import Record
 from .base import Reader, provenance_extra, read_table
 
@@ -44,7 +44,7 @@ class CDDCESMReader(Reader):
         table = read_table(self.name, xlsx, COLUMNS, sheet="all")
         img_dir = self.find_dir(*IMAGE_DIRS)
         part = "breast"
-        for row, v in table.rows:
+        for row, v in self.merge_duplicate_rows(table.rows, "Image_name", xlsx):
             name = v["Image_name"].strip()
             if "DM" not in name:
                 self.exclude("not a low-energy (DM) image", xlsx, row, name)
@@ -54,7 +54,13 @@ class CDDCESMReader(Reader):
             labels: dict[str, list[str]] = {}
             raw: dict = {}
             self.add_label(labels, raw, part, "ACR", v["ACR"].replace(" ", ""), xlsx, row)
-            self.add_label(labels, raw, part, "Bi-Rads", _max_birads(v["BIRADS"], xlsx, row), xlsx, row)
+            birads = _max_birads(v["BIRADS"])
+            if birads is None:
+                raw["Bi-Rads"] = v["BIRADS"]
+                self.withhold("Bi-Rads", v["BIRADS"], xlsx, row, f"BIRADS value {v['BIRADS']!r} is not a number or "
+                                                                 f"a '$'-list")
+            else:
+                self.add_label(labels, raw, part, "Bi-Rads", birads, xlsx, row)
             self.add_label(labels, raw, part, "Laterality", v["Side"].strip().upper(), xlsx, row)
             self.add_label(labels, raw, part, "View", v["View"].strip().upper(), xlsx, row)
             self.add_label(labels, raw, part, "Pathology", v["Pathology"].strip().capitalize(), xlsx, row)
@@ -71,12 +77,12 @@ def _patient(value: str) -> str:
     return value if value.upper().startswith("P") else f"P{value}"
 
 
-def _max_birads(value: str, file: object, row: int) -> str:
-    """Largest of the ``$``-separated BI-RADS values (official choice for multi-valued cells)."""
+def _max_birads(value: str) -> str | None:
+    """Largest of the ``$``-separated BI-RADS values (official choice for multi-valued cells); None if unreadable."""
     if not value:
         return ""
     parts = [p.strip() for p in value.split("$") if p.strip()]
     try:
         return str(max(int(float(p)) for p in parts))
     except ValueError:
-        raise DataError(file, row, f"CDD-CESM: BIRADS value {value!r} is not a number or a '$'-list") from None
+        return None

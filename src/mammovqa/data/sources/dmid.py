@@ -13,6 +13,13 @@ last value that is not ``-``. Finding level: one record per abnormal row with co
 the DMID paper). Cells are stripped before mapping, so a stray space (``NORM ``) no longer loses the row, a
 correction of the official ``Series.replace`` whole-value match. DMID publishes no patient key: the image id
 stands in (grouped splits are per image).
+
+As published, ``Metadata.xlsx`` has the legend block and then the table with **no header row**: the table is then
+found by content (the first row whose first cell is ``IMGnnn``) and its columns taken in the published order.
+DMID also ships a MIAS-style ``Info.txt`` (whitespace-separated ``ID view tissue abnormality [pathology x y r]``,
+prose lines skipped), read when no ``Metadata.xlsx`` is there. View codes are parsed as a view prefix (CC/MLO)
+and a side suffix looked up in the label map (``CCLRT`` names both sides: View kept, Laterality withheld by a
+documented exclusion). A finding whose coordinates are not numbers is dropped alone and counted.
 """
 
 from __future__ import annotations
@@ -22,16 +29,18 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ...errors import DataError
 from ..records import Record
 from .base import Reader, provenance_extra, read_table
 
 COLUMNS = {"ID": (), "view": (), "background tissue": ("background_tissue", "tissue"), "abnormality": (),
            "pathology": (), "x": (), "y": (), "radius": ()}
 XLSX = ("Metadata.xlsx", "archive/Metadata.xlsx", "DMID/Metadata.xlsx")
+INFO = ("Info.txt", "archive/Info.txt", "DMID/Info.txt")
+POSITIONAL = ("ID", "view", "background tissue", "abnormality", "pathology", "x", "y", "radius")
+ID_RE = re.compile(r"IMG\d+", re.IGNORECASE)
 IMAGE_DIRS = ("DICOM Images/DICOM Images", "archive/DICOM Images/DICOM Images", "DICOM Images",
               "archive/DICOM Images", "DMID/DICOM Images/DICOM Images", "DMID/DICOM Images")
-VIEW_RE = re.compile(r"^(CC|MLO)(LT|RT)$")
+VIEW_RE = re.compile(r"^(CC|MLO)([A-Z]*)$")
 REPORT_EXTS = (".txt", ".rtf", ".docx")
 
 
@@ -77,25 +86,48 @@ def rtf_to_text(rtf: str) -> str:
     return rtf.replace("{", "").replace("}", "").replace("\\\\", "\\")
 
 
-def _num(value: str, file: Path, row: int, col: str) -> int | None:
+def _num(value: str) -> int | None:
+    """Integer pixel coordinate; None for an empty cell or ``-``; ValueError for anything else."""
     if value in ("", "-"):
         return None
-    try:
-        return int(round(float(value)))
-    except ValueError:
-        raise DataError(file, row, f"DMID: column {col!r} value {value!r} is not a number") from None
+    return int(round(float(value)))
+
+
+def read_info_txt(file: Path) -> list[tuple[int, dict[str, str]]]:
+    """Rows of DMID's MIAS-style ``Info.txt``: lines starting with an ``IMGnnn`` id; prose and headers skipped.
+
+    Fields: id, view, tissue, abnormality, then pathology and x y radius when present (normal rows stop early).
+    """
+    rows = []
+    text = file.read_bytes().decode("latin-1")
+    for i, line in enumerate(text.splitlines(), start=1):
+        parts = line.split()
+        if not parts or not ID_RE.fullmatch(parts[0]):
+            continue
+        cells = parts + [""] * max(0, len(POSITIONAL) - len(parts))
+        rows.append((i, dict(zip(POSITIONAL, cells[: len(POSITIONAL)], strict=True))))
+    return rows
 
 
 class DMIDReader(Reader):
     name = "DMID"
 
     def _records(self) -> Iterator[Record]:
-        xlsx = self.find_file(*XLSX)
-        assert xlsx is not None
-        table = read_table(self.name, xlsx, COLUMNS, header_search=80)
+        xlsx = self.find_file(*XLSX, required=False)
+        if xlsx is not None:
+            table = read_table(self.name, xlsx, COLUMNS, header_search=80, positional=POSITIONAL, first_row=ID_RE)
+            table_rows = table.rows
+            if table.found_by == "content":
+                self.note(f"{xlsx.name}: no header row; table found by content (first IMGnnn row), columns in the "
+                          f"published order {', '.join(POSITIONAL)}")
+        else:
+            xlsx = self.find_file(*INFO, *XLSX)
+            assert xlsx is not None
+            table_rows = read_info_txt(xlsx)
+            self.note(f"read the MIAS-style {xlsx.name} (no Metadata.xlsx found)")
         img_dir = self.find_dir(*IMAGE_DIRS)
         groups: dict[str, list[tuple[int, dict[str, str]]]] = {}
-        for row, v in table.rows:
+        for row, v in table_rows:
             image_id = v["ID"].strip()
             if not re.fullmatch(r"IMG\d+", image_id, flags=re.IGNORECASE):
                 self.exclude("not a table row (legend or note below the table)", xlsx, row, image_id)
@@ -112,17 +144,18 @@ class DMIDReader(Reader):
             yield self._breast(image_id, groups[image_id], image, xlsx, report, report_file)
             yield from self._findings(image_id, groups[image_id], image, xlsx)
 
-    def _view(self, v: dict[str, str], xlsx: Path, row: int) -> tuple[str, str]:
+    @staticmethod
+    def _view(v: dict[str, str]) -> tuple[str, str]:
+        """(view prefix, side suffix) of a view code (``MLORT`` -> MLO, RT); an unparseable code -> (code, "")."""
         code = v["view"].strip().upper().replace(" ", "")
         m = VIEW_RE.match(code)
-        if not m:
-            raise DataError(xlsx, row, f"DMID: view {v['view']!r} is not one of CCLT/CCRT/MLOLT/MLORT")
-        return m.group(1), m.group(2)
+        return (m.group(1), m.group(2)) if m else (code, "")
 
     def _common(self, image_id: str, rows: list, xlsx: Path) -> dict:
-        view, side = self._view(rows[0][1], xlsx, rows[0][0])
-        return {"patient_id": f"DMID-{image_id}", "exam_id": f"DMID-{image_id}", "view": view,
-                "laterality": "Left" if side == "LT" else "Right"}
+        view, side = self._view(rows[0][1])
+        return {"patient_id": f"DMID-{image_id}", "exam_id": f"DMID-{image_id}",
+                "view": view if view in ("CC", "MLO") else None,
+                "laterality": {"LT": "Left", "RT": "Right"}.get(side)}
 
     def _breast(self, image_id: str, rows: list, image: Path, xlsx: Path, report: str | None,
                 report_file: Path | None) -> Record:
@@ -130,9 +163,9 @@ class DMIDReader(Reader):
         labels: dict[str, list[str]] = {}
         raw: dict = {}
         first = rows[0][0]
-        view, side = self._view(rows[0][1], xlsx, first)
+        view, side = self._view(rows[0][1])
         self.add_label(labels, raw, part, "View", view, xlsx, first)
-        self.add_label(labels, raw, part, "Laterality", side, xlsx, first)
+        self.add_label(labels, raw, part, "Laterality", side or rows[0][1]["view"].strip().upper(), xlsx, first)
         tissue, path_codes = "", []
         for row, v in rows:
             for code in _abnormalities(v["abnormality"]):
@@ -160,7 +193,12 @@ class DMIDReader(Reader):
             codes = _abnormalities(v["abnormality"])
             if codes == ["NORM"]:
                 continue
-            x, y, r = (_num(v[c].strip(), xlsx, row, c) for c in ("x", "y", "radius"))
+            try:
+                x, y, r = (_num(v[c].strip()) for c in ("x", "y", "radius"))
+            except ValueError:
+                self.drop("finding with coordinates that are not numbers", xlsx, row,
+                          [v["x"], v["y"], v["radius"]])
+                continue
             if x is None or y is None or r is None:
                 self.exclude("finding without coordinates", xlsx, row, v["abnormality"])
                 continue

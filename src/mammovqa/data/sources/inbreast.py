@@ -8,7 +8,10 @@ the sheet (no ``File Name``) are excluded and counted.
 
 Abnormality comes from the ``X`` marks in ``Mass``/``Micros``/``Distortion``/``Asymmetry`` (no ``X`` -> Normal);
 mirrors whose table lacks these columns give no Abnormality label (noted in the summary).
-Patient key: the hash in the DICOM file name (falls back to ``Patient ID`` when the file is absent).
+Patient key: the hash in the DICOM file name. When the file name carries no hash (a renamed copy), ``Patient ID``
+is used, unless that column is anonymised (mirrors write ``removed`` on every row, which would group every image
+into one patient): then each image is its own patient. ``summary["patient_keys"]`` says which key was used.
+View codes outside CC/MLO (``FB`` occurs in the published table) withhold the View label only.
 """
 
 from __future__ import annotations
@@ -17,14 +20,14 @@ import re
 from collections.abc import Iterator
 
 from ..records import Record
-from .base import Reader, provenance_extra, read_table
+from .base import Reader, anonymised_column, provenance_extra, read_table
 
 COLUMNS = {"File Name": ("FileName",), "Laterality": (), "View": (), "ACR": (), "Bi-Rads": ("BI-RADS", "Bi-RADS")}
 OPTIONAL = {"Patient ID": (), "Acquisition date": (), "Mass": (), "Micros": (), "Distortion": (), "Asymmetry": ()}
 ABNORMALITY_COLUMNS = ("Mass", "Micros", "Distortion", "Asymmetry")
 TABLES = ("INbreast.xls", "INbreast.xlsx", "INbreast.csv", "INbreast/INbreast.xls", "INbreast/INbreast.xlsx",
           "INbreast/INbreast.csv", "INbreast Release 1.0/INbreast.xls", "INbreast Release 1.0/INbreast.csv")
-DICOM_RE = re.compile(r"^(\d+)_([0-9a-fA-F]+)_MG_([LR])_(CC|ML|MLO)_ANON$", re.IGNORECASE)
+DICOM_RE = re.compile(r"^(\d+)_([0-9a-fA-F]+)_MG_([LR])_([A-Z]+)_ANON$", re.IGNORECASE)
 
 
 class INbreastReader(Reader):
@@ -43,6 +46,10 @@ class INbreastReader(Reader):
         has_abn = all(c in (table.rows[0][1] if table.rows else {}) for c in ABNORMALITY_COLUMNS)
         if not has_abn:
             self.note(f"{table_file.name} lacks the Mass/Micros/Distortion/Asymmetry columns: no Abnormality labels")
+        anonymised = anonymised_column(v.get("Patient ID", "") for _, v in table.rows if v["File Name"].strip())
+        if anonymised and any("Patient ID" in v for _, v in table.rows[:1]):
+            self.note(f"{table_file.name}: the Patient ID column is anonymised (one value on every row): patient "
+                      f"key taken from the DICOM file names (hash), else one patient per image")
         part = "breast"
         for row, v in table.rows:
             fname = v["File Name"].split(".")[0].strip()
@@ -51,7 +58,7 @@ class INbreastReader(Reader):
                 continue
             image = files.get(fname, dicom_dir / f"{fname}.dcm")
             m = DICOM_RE.match(image.stem)
-            patient = f"INbreast-{m.group(2)}" if m else f"INbreast-pid-{v.get('Patient ID') or fname}"
+            patient = self._patient(m, v, fname, anonymised)
             labels: dict[str, list[str]] = {}
             raw: dict = {}
             self.add_label(labels, raw, part, "ACR", v["ACR"], table_file, row)
@@ -68,5 +75,16 @@ class INbreastReader(Reader):
                          laterality={"L": "Left", "R": "Right"}.get(v["Laterality"].strip().upper()),
                          view={"CC": "CC", "MLO": "MLO", "ML": "MLO"}.get(v["View"].strip().upper()),
                          extra=provenance_extra(table_file, row, fname))
+
+    def _patient(self, m: re.Match | None, v: dict[str, str], fname: str, anonymised: bool) -> str:
+        """Patient key: file-name hash, else a usable Patient ID column, else the image itself (counted)."""
+        if m:
+            self.use_patient_key("DICOM file-name hash")
+            return f"INbreast-{m.group(2)}"
+        if v.get("Patient ID") and not anonymised:
+            self.use_patient_key("Patient ID column")
+            return f"INbreast-pid-{v['Patient ID']}"
+        self.use_patient_key("image file name (no usable patient key: one patient per image)")
+        return f"INbreast-img-{fname}"
 
 

@@ -75,8 +75,9 @@ def pgm_size(path: Path) -> tuple[int, int]:
         tokens.extend(line.split())
         if len(tokens) >= 3:
             break
-    if len(tokens) < 3 or tokens[0] not in (b"P5", b"P2"):
-        raise DataError(path, None, f"MIAS: not a PGM file (header {head[:20]!r})")
+    if len(tokens) < 3 or tokens[0] not in (b"P5", b"P2") or not (tokens[1].isdigit() and tokens[2].isdigit()):
+        what = "empty file (0 bytes)" if not head else f"not a PGM file (header {head[:20]!r})"
+        raise DataError(path, None, f"MIAS: {what}")
     return int(tokens[1]), int(tokens[2])
 
 
@@ -100,8 +101,14 @@ class MIASReader(Reader):
         for refnum in sorted(by_ref):
             group = by_ref[refnum]
             image = img_dir / f"{refnum}.pgm"
+            try:  # the y flip needs the height: an unreadable header costs this image only, never the dataset
+                size = pgm_size(image) if image.exists() else (SIZE, SIZE)
+            except (DataError, OSError) as exc:
+                for r in group:
+                    self.drop("unreadable image", info, r.line, str(exc))
+                continue
             yield self._breast(refnum, group, image, info)
-            yield from self._findings(refnum, group, image, info)
+            yield from self._findings(refnum, group, image, info, size)
 
     def _common(self, refnum: str) -> dict:
         n = int(refnum[3:])
@@ -130,7 +137,8 @@ class MIASReader(Reader):
                       images=[str(image)], labels=labels, raw_labels=raw, **self._common(refnum),
                       extra=provenance_extra(info, group[0].line, refnum))
 
-    def _findings(self, refnum: str, group: list[MiasRow], image: Path, info: Path) -> Iterator[Record]:
+    def _findings(self, refnum: str, group: list[MiasRow], image: Path, info: Path,
+                  size: tuple[int, int]) -> Iterator[Record]:
         part = "finding"
         k = 0
         for r in group:
@@ -141,7 +149,7 @@ class MIASReader(Reader):
                              info, r.line, f"{r.refnum} {r.klass} {r.severity} {r.note}".strip())
                 continue
             k += 1
-            width, height = pgm_size(image) if image.exists() else (SIZE, SIZE)
+            width, height = size
             y_top = height - r.y
             box = [max(0, r.x - r.radius), max(0, y_top - r.radius), min(width, r.x + r.radius),
                    min(height, y_top + r.radius)]

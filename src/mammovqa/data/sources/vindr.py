@@ -38,6 +38,15 @@ def parse_categories(cell: str, file: Path, row: int) -> list[str]:
     return [c.strip() for c in val]
 
 
+def _categories(reader: Reader, cell: str, file: Path, row: int) -> list[str] | None:
+    """Categories of one row, or None (Abnormality withheld for that row, counted) when the cell is unreadable."""
+    try:
+        return parse_categories(cell, file, row)
+    except DataError as exc:
+        reader.withhold("Abnormality", cell, file, row, str(exc).split(": ", 1)[-1])
+        return None
+
+
 class VinDrReader(Reader):
     name = "VinDr-Mammo"
 
@@ -47,6 +56,7 @@ class VinDrReader(Reader):
         table = read_table(self.name, csv, COLUMNS, optional=OPTIONAL)
         img_root = csv.parent / "images"
         by_image: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self._cats: dict[int, list[str] | None] = {}
         for row, v in table.rows:
             by_image.setdefault(v["image_id"], []).append((row, v))
         for image_id in sorted(by_image):
@@ -55,11 +65,13 @@ class VinDrReader(Reader):
             yield self._breast(image_id, rows, image, csv)
             k = 0
             for row, v in rows:
-                cats = parse_categories(v["finding_categories"], csv, row)
-                if cats == ["No Finding"]:
+                cats = self._cats.get(row)
+                if cats is None or cats == ["No Finding"]:
                     continue
-                k += 1
-                yield self._finding(image_id, k, row, v, cats, image, csv)
+                rec = self._finding(image_id, k + 1, row, v, cats, image, csv)
+                if rec is not None:
+                    k += 1
+                    yield rec
 
     def _common(self, v: dict[str, str]) -> dict:
         return {"patient_id": v["study_id"], "exam_id": v["study_id"],
@@ -76,7 +88,9 @@ class VinDrReader(Reader):
         self.add_label(labels, raw, part, "Laterality", v0["laterality"].strip().upper(), csv, row0)
         self.add_label(labels, raw, part, "View", v0["view_position"].strip().upper(), csv, row0)
         for row, v in rows:
-            for c in parse_categories(v["finding_categories"], csv, row):
+            cats = _categories(self, v["finding_categories"], csv, row)
+            self._cats[row] = cats
+            for c in cats or []:
                 self.add_label(labels, raw, part, "Abnormality", c, csv, row)
         abn = labels.get("Abnormality", [])
         if len(abn) > 1 and "Normal" in abn:
@@ -86,13 +100,14 @@ class VinDrReader(Reader):
                       extra=provenance_extra(csv, row0, image_id, official_split=v0.get("split")))
 
     def _finding(self, image_id: str, k: int, row: int, v: dict[str, str], cats: list[str], image: Path,
-                 csv: Path) -> Record:
+                 csv: Path) -> Record | None:
         part = "finding"
         try:
             x0, y0, x1, y1 = (float(v[c]) for c in ("xmin", "ymin", "xmax", "ymax"))
         except ValueError:
-            raise DataError(csv, row, f"VinDr-Mammo: finding {cats} without a numeric box "
-                                      f"({v['xmin']!r}, {v['ymin']!r}, {v['xmax']!r}, {v['ymax']!r})") from None
+            self.drop(f"finding {cats} without a numeric box", csv, row,
+                      [v["xmin"], v["ymin"], v["xmax"], v["ymax"]])
+            return None
         labels: dict[str, list[str]] = {}
         raw: dict = {}
         for c in cats:
