@@ -289,14 +289,74 @@ def read_pillow(path: str | Path, *, need: NeedFn | None = None) -> Decoded:
     return Decoded(arr, scale, full_shape, display, meta)
 
 
+class ImageError(DataError):
+    """An image file that cannot be decoded; ``kind`` says why in one word, so summaries can count reasons:
+    ``missing``, ``empty`` (0 bytes), ``wrong_format`` (content is another format than the name says, or none),
+    ``truncated`` (the pixel data end early), ``bad_header`` (the header is unreadable), ``unsupported``."""
+
+    def __init__(self, file: object, kind: str, message: str):
+        self.kind = kind
+        super().__init__(file, None, f"{kind.replace('_', ' ')}: {message}")
+
+
+MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"\xffO\xffQ", "JPEG 2000"),
+         (b"\x00\x00\x00\x0cjP", "JPEG 2000"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
+         (b"P5", "PGM"), (b"P2", "PGM"))
+
+
+def sniff_format(path: Path) -> str | None:
+    """The format the file's first bytes announce (DICOM by its ``DICM`` preamble), or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return None
+    if head[128:132] == b"DICM":
+        return "DICOM"
+    return next((name for magic, name in MAGIC if head.startswith(magic)), None)
+
+
+def _expected_format(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    table = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".jp2": "JPEG 2000", ".j2k": "JPEG 2000",
+             ".tif": "TIFF", ".tiff": "TIFF", ".pgm": "PGM", ".dcm": "DICOM", ".dicom": "DICOM"}
+    return table.get(suffix)
+
+
+def _classify(path: Path, exc: DataError) -> ImageError:
+    text = str(exc).removeprefix(f"{path}: ")
+    found, expected = sniff_format(path), _expected_format(path)
+    if any(k in text.lower() for k in ("truncated", "expected length", "less than expected", "end of file")):
+        return ImageError(path, "truncated", f"{text} (an interrupted download? re-download this file)")
+    if "not covered" in text:
+        return ImageError(path, "unsupported", text)
+    if found is None or (expected and found != expected and not (expected == "DICOM" and found is None)):
+        what = f"content is {found}" if found else "content is no known image format"
+        return ImageError(path, "wrong_format", f"{what}, name says {expected or path.suffix or 'nothing'}: {text}")
+    return ImageError(path, "bad_header", text)
+
+
 def decode(path: str | Path, *, frame: int | None = None, need: NeedFn | None = None) -> Decoded:
-    """Decode any supported file; DICOM is recognised by its magic bytes or its suffix."""
+    """Decode any supported file; DICOM is recognised by its magic bytes or its suffix.
+
+    Every failure is an ``ImageError`` (a ``DataError``) naming the file and the kind of damage, never a raw
+    reader exception, so one bad file costs that image only and summaries count reasons.
+    """
     path = Path(path)
     if not path.exists():
-        raise DataError(path, None, "file not found")
-    if is_dicom(path) or path.suffix.lower() in (".dcm", ".dicom"):
-        return read_dicom(path, frame=frame, need=need)
-    return read_pillow(path, need=need)
+        raise ImageError(path, "missing", "file not found")
+    if path.stat().st_size == 0:
+        raise ImageError(path, "empty", "file has 0 bytes (an interrupted download? re-download it)")
+    try:
+        if is_dicom(path) or path.suffix.lower() in (".dcm", ".dicom"):
+            return read_dicom(path, frame=frame, need=need)
+        return read_pillow(path, need=need)
+    except ImageError:
+        raise
+    except DataError as exc:
+        raise _classify(path, exc) from None
+    except (OSError, ValueError, SyntaxError, MemoryError) as exc:
+        raise _classify(path, DataError(path, None, f"{type(exc).__name__}: {exc}")) from None
 
 
 def write_dicom(path: str | Path, arr: np.ndarray, *, photometric: str = "MONOCHROME2",

@@ -76,6 +76,8 @@ class Unit:
     breast: bool = False
     crops: list[dict[str, Any]] = field(default_factory=list)  # {"rid", "box" | "center"/"radius" | "roi_mask", "normal"}
     rows: list[Any] = field(default_factory=list)  # input row numbers, for error messages
+    label_files: list[str] = field(default_factory=list)  # label files naming this image, for error messages
+    record_ids: list[str] = field(default_factory=list)  # records cut from this image (lost with it)
 
 
 def _source_of(rec: Record) -> str:
@@ -107,6 +109,9 @@ def build_units(records: list[Record]) -> dict[tuple[str, int | None], Unit]:
             continue
         u = unit(_source_of(rec), frame)
         u.rows.append(_row_of(rec))
+        u.record_ids.append(rec.record_id)
+        if rec.extra.get("label_file") and rec.extra["label_file"] not in u.label_files:
+            u.label_files.append(str(rec.extra["label_file"]))
         if rec.kind == "breast":
             u.breast = True
         else:
@@ -275,14 +280,15 @@ def _load_part(out_dir: Path, unit: Unit, size: int, seed: int) -> dict[str, Any
     return res if all(resolve(i).exists() for i in images if i) else None
 
 
-def _work(args: tuple[Unit, Path, int, int]) -> tuple[str, dict[str, Any] | None, str | None]:
+def _work(args: tuple[Unit, Path, int, int]) -> tuple[str, dict[str, Any] | None, tuple[str, str] | None]:
+    """(uid, result, None) or (uid, None, (kind, message)): a bad image costs itself and its crops only."""
     unit, out_dir, size, seed = args
     try:
         return unit.uid, process_unit(unit, out_dir, size, seed), None
     except DataError as exc:
-        return unit.uid, None, str(exc)
+        return unit.uid, None, (getattr(exc, "kind", "bad_input"), str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad image must not stop the run
-        return unit.uid, None, f"{unit.source}: {type(exc).__name__}: {exc}"
+        return unit.uid, None, ("error", f"{unit.source}: {type(exc).__name__}: {exc}")
 
 
 # ------------------------------------------------------------------ rows of records.jsonl
@@ -362,9 +368,14 @@ def prepare_dataset(records: Iterable[Record], out_dir: Path, size: int, seed: i
         if res is not None:
             results[k] = res
         else:
-            rows = [r for r in units[k].rows if r is not None]
-            errors.append({"file": units[k].source, "rows": rows, "error": err})
-            print(f"[prepare] skipped {err}" + (f" (rows {rows})" if rows else ""), file=sys.stderr)
+            u = units[k]
+            rows = sorted({r for r in u.rows if r is not None}, key=str)
+            kind, msg = err
+            errors.append({"file": u.source, "kind": kind, "label_files": u.label_files, "rows": rows,
+                           "records_lost": len(u.record_ids), "record_ids": u.record_ids[:20], "error": msg})
+            where = f" (label rows {rows}" + (f" of {', '.join(u.label_files)}" if u.label_files else "") + ")"
+            print(f"[prepare] skipped image, {len(u.record_ids)} record(s) lost: {msg}" + (where if rows else ""),
+                  file=sys.stderr)
     counts: Counter = Counter()
     rows: list[dict[str, Any]] = []
     key_set = set(keys)
@@ -381,7 +392,8 @@ def prepare_dataset(records: Iterable[Record], out_dir: Path, size: int, seed: i
     write_jsonl_atomic(out_dir / name, rows)
     summary = {
         "source_images": len(keys), "prepared": len(todo) - len(errors), "skipped_existing": len(keys) - len(todo),
-        "failed": len(errors), "errors": errors, "rows_written": len(rows),
+        "failed": len(errors), "failed_by_kind": dict(sorted(Counter(e["kind"] for e in errors).items())),
+        "errors": errors, "rows_written": len(rows),
         "by_kind": dict(sorted(Counter(r["kind"] for r in rows).items())),
         "normal_placed": counts["normal_placed"],
         "normal_unplaced": {k.split(":", 1)[1]: v for k, v in sorted(counts.items()) if k.startswith("normal_unplaced")},
