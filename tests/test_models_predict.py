@@ -12,7 +12,7 @@ from PIL import Image
 
 from mammovqa.io import read_jsonl
 from mammovqa.models.imported import import_predictions
-from mammovqa.models.predict import parse_shard, predict, shard_of
+from mammovqa.models.predict import StalePredictions, parse_shard, predict, shard_of
 from mammovqa.models.tiny import build_tiny_vlm
 from mammovqa.predictions import read_predictions
 from mammovqa.qa.items import QAItem, item_prompt, write_items
@@ -60,11 +60,14 @@ def test_predict_writes_exact_prompts_resumes_and_records_errors(tiny, tmp_path)
     assert preds.rows["q0007"]["error"].startswith("image:")
     assert isinstance(preds.rows["q0000"]["output"], str) and preds.rows["q0000"]["error"] is None
     # resume: the six done items are skipped; the two failures are retried (and fail again)
-    s2 = predict("tiny-vlm", items, out, model_path=tiny, batch_size=4, max_new_tokens=4, progress=False)
-    assert s2["skipped_done"] == 6 and s2["written"] == 6
+    s2 = predict("tiny-vlm", items[:8], out, model_path=tiny, batch_size=4, max_new_tokens=4, progress=False)
+    assert s2["skipped_done"] == 6 and s2["written"] == 2
+    # other items (here: more of them) are another source: continuing would mix item sets
+    with pytest.raises(StalePredictions, match="data_sha256"):
+        predict("tiny-vlm", items, out, model_path=tiny, batch_size=4, max_new_tokens=4, progress=False)
     # outputs do not depend on the batch size
     out1 = tmp_path / "b1.jsonl"
-    predict("tiny-vlm", items, out1, model_path=tiny, batch_size=1, max_new_tokens=4, progress=False)
+    predict("tiny-vlm", items[:8], out1, model_path=tiny, batch_size=1, max_new_tokens=4, progress=False)
     a, b = read_predictions(out).rows, read_predictions(out1).rows
     assert {k: v["output"] for k, v in a.items()} == {k: v["output"] for k, v in b.items()}
 
@@ -126,7 +129,8 @@ def test_import_jsonl_csv_and_official(tmp_path):
     import_predictions("radfm-14b", csvf, items, out)
     assert read_predictions(out).rows["q0002"]["output"] == "A: Left, B" and len(read_predictions(out).rows) == 2
     off = tmp_path / "res.json"
-    off.write_text(json.dumps({"2": {"Question": "x", "model_output": "Right"}, "4": {"model_output": "Left"}}))
+    off.write_text(json.dumps({"2": {"Question": items[1].question, "model_output": "Right"},
+                               "4": {"model_output": "Left"}}))
     import_predictions("meddr-40b", off, items, out)
     assert {k: v["output"] for k, v in read_predictions(out).rows.items()} == {"q0001": "Right", "q0003": "Left"}
     src.write_text(json.dumps({"id": "nope", "output": "A"}) + "\n")
@@ -153,7 +157,7 @@ def test_cli_predict_and_list(tiny, tmp_path, capsys):
 
 def test_resume_refuses_a_file_written_by_other_weights(tmp_path):
     """After a re-training, continuing the old file would mix two checkpoints' answers."""
-    from mammovqa.models.predict import StalePredictions, model_fingerprint
+    from mammovqa.models.predict import model_fingerprint
     from mammovqa.models.tiny import build_tiny_vlm
 
     a = build_tiny_vlm(tmp_path / "a", seed=0, image_size=32, text_hidden=64, vision_hidden=32)
@@ -161,7 +165,7 @@ def test_resume_refuses_a_file_written_by_other_weights(tmp_path):
     assert model_fingerprint(a) != model_fingerprint(b) and model_fingerprint(a) == model_fingerprint(a)
     items = make_items(tmp_path, 4)
     out = tmp_path / "preds.jsonl"
-    predict("m", items[:2], out, model_path=a, progress=False, max_new_tokens=2)
+    predict("m", items, out, model_path=a, progress=False, max_new_tokens=2)
     with pytest.raises(StalePredictions, match="other weights"):
         predict("m", items, out, model_path=b, progress=False, max_new_tokens=2)
     summary = predict("m", items, out, model_path=b, progress=False, max_new_tokens=2, on_model_change="restart")

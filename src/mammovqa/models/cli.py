@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                       base_url=args.base_url, model_path=args.model_path, served_model=args.served_model,
                       concurrency=args.concurrency, timeout_s=args.timeout, retries=args.retries,
                       device=args.device, progress=not args.quiet,
-                      on_model_change="restart" if args.restart_if_model_changed else "error")
+                      on_model_change="restart" if args.restart_if_model_changed else "error",
+                      api_key=args.api_key or os.environ.get("OPENAI_API_KEY") or None)
     print(json.dumps({"out": str(out), **summary}, sort_keys=True))
     return 0
 
@@ -92,6 +94,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--backend", default="hf", choices=("hf", "openai"))
     p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (backend openai)")
     p.add_argument("--served-model", help="model name on the server (default: the registry hf_id or --model)")
+    p.add_argument("--api-key", default=None,
+                   help="bearer token for an authenticated server (backend openai; default: $OPENAI_API_KEY; "
+                   "never written to the prediction file)")
     p.add_argument("--model-path", help="checkpoint folder overriding the registry lookup (backend hf)")
     p.add_argument("--shard", default="0/1", help="process only items whose id hashes to shard i of n")
     p.add_argument("--batch-size", type=int, default=8)
@@ -103,7 +108,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--limit", type=int, help="only the first N items (smoke tests)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--restart-if-model-changed", action="store_true",
-                   help="if OUT was written by other weights, start it over (default: stop with an error)")
+                   help="if OUT was written by another source (weights, backend, served model, prompts or items), "
+                   "start it over (default: stop with an error)")
     p.set_defaults(func=cmd_predict)
 
     m = subparsers.add_parser("models", help="model registry: list, build the tiny offline VLM, import predictions",

@@ -40,6 +40,20 @@ def chat_payload(model: str, request: Request, max_tokens: int, seed: int) -> di
             "temperature": 0.0, "seed": seed}
 
 
+def content_text(content: object) -> str | None:
+    """The answer text of a chat message's ``content``: None stays None (no answer), never the string "null".
+
+    Why: stringifying a JSON null gave the answer "null", which scoring then counted as answered. Servers that
+    return a list of parts get their text parts joined.
+    """
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type", "text") == "text"]
+        return "".join(parts)
+    return json.dumps(content)
+
+
 @dataclass
 class Completion:
     output: str | None
@@ -76,9 +90,8 @@ class OpenAIClient:
         for attempt in range(1, self.retries + 2):
             try:
                 body = self._post(payload)
-                text = body["choices"][0]["message"]["content"]
-                return Completion(text if isinstance(text, str) else json.dumps(text), None,
-                                  time.perf_counter() - t0, attempt)
+                text = content_text(body["choices"][0]["message"]["content"])
+                return Completion(text, None, time.perf_counter() - t0, attempt)
             except urllib.error.HTTPError as exc:
                 error = f"HTTP {exc.code}: {exc.read()[:200].decode('utf-8', 'replace')}"
                 if exc.code not in RETRYABLE_STATUS:

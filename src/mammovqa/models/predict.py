@@ -4,6 +4,9 @@ Why it looks like this: inference is the expensive step, so it must survive bein
 ``done_ids`` skipped on re-run), split across machines (``shard=(i, n)`` by a stable hash of the item id, so the
 shards are disjoint and cover everything whatever the item order), and never lose a whole run to one bad item
 (an unreadable image or a failed request is written as that item's ``error`` and retried by the next run).
+One writer and one source per file: the whole loop holds the file's lock (``io.file_lock``), and a file is only
+continued when its provenance names the same backend, served model, weights, prompt set and items
+(:data:`RESUME_KEYS`); anything else would append another source's answers to it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MammoVQAError
-from ..io import dumps, provenance, sha256_text
+from ..io import dumps, file_lock, provenance, sha256_text
 from ..paths import resolve
 from ..predictions import PredictionWriter, done_ids
 from ..qa.items import QAItem, item_prompt
@@ -39,7 +42,11 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 class StalePredictions(MammoVQAError):
-    """A prediction file was written by other weights than the ones now asked to continue it."""
+    """A prediction file was written by another source (weights, backend, server model, prompts, items)."""
+
+
+# provenance keys that must match for a file to be continued; any difference means another source
+RESUME_KEYS = ("model_id", "backend", "served_model", "model_fingerprint", "prompts_sha256", "data_sha256")
 
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -66,21 +73,55 @@ def model_fingerprint(path: str | Path | None) -> str | None:
     return h.hexdigest()[:16]
 
 
-def check_resumable(out_path: str | Path, fingerprint: str | None, on_mismatch: str) -> None:
-    """Refuse (``error``) or start over (``restart``) when ``out_path`` holds another model's answers."""
+def prompts_checksum() -> str:
+    """Hash of the prompt templates (topics.yaml ``prompts``): other templates ask other questions."""
+    from ..config import load_topics
+
+    return sha256_text(dumps(load_topics().prompts))
+
+
+def single_value(values: set[str]) -> str | None:
+    return next(iter(values)) if len(values) == 1 else None
+
+
+def expected_provenance(model_id: str, items: Sequence[QAItem], *, backend: str, served_model: str | None,
+                        fingerprint: str | None) -> dict[str, Any]:
+    """The source-identifying provenance fields of a prediction file for these items (no ``model_id``)."""
+    return {"backend": backend, "served_model": served_model, "model_fingerprint": fingerprint,
+            "prompts_sha256": prompts_checksum(), "data_sha256": items_checksum(items),
+            "split": single_value({it.split for it in items}), "level": single_value({it.level for it in items})}
+
+
+def check_resumable(out_path: str | Path, expected: dict[str, Any], on_mismatch: str,
+                    model_id: str | None = None) -> None:
+    """Refuse (``error``) or start over (``restart``) when ``out_path`` holds another source's answers.
+
+    Another source: any of :data:`RESUME_KEYS` differs from the file's provenance (a key the old file lacks
+    counts as different: its source is unknown), or the file has answers but no provenance at all.
+    """
     from ..predictions import read_predictions
 
     out_path = Path(out_path)
-    if fingerprint is None or not out_path.exists():
+    if not out_path.exists() or out_path.stat().st_size == 0:
         return
-    old = read_predictions(out_path).provenance.get("model_fingerprint")
-    if old == fingerprint:
-        return  # (a file with no fingerprint has unknown weights: treated as other weights)
+    old = read_predictions(out_path)
+    want = dict(expected) | ({"model_id": model_id} if model_id is not None else {})
+    if not old.provenance and not old.rows:
+        return
+    if not old.provenance:
+        diffs = ["the file has no provenance line (unknown source)"]
+    else:
+        diffs = [f"{k}: {old.provenance.get(k)!r} -> {want[k]!r}" for k in RESUME_KEYS
+                 if k in want and old.provenance.get(k) != want[k]]
+    if not diffs:
+        return
     if on_mismatch == "restart":
         out_path.unlink()
         return
-    raise StalePredictions(f"{out_path} was written by other weights (fingerprint {old}, now {fingerprint}); "
-                           "delete it or pass --restart-if-model-changed to start it over")
+    weights = " (other weights)" if any(d.startswith("model_fingerprint") for d in diffs) else ""
+    raise StalePredictions(f"{out_path} was written by another source{weights}: {'; '.join(diffs)}. Appending "
+                           "would mix two sources' answers: delete the file, write to another --out, or pass "
+                           "--restart-if-model-changed to start it over")
 
 
 def _weights_path(model_id: str, model: HFModel | None, model_path: str | Path | None) -> Path | None:
@@ -138,19 +179,47 @@ def predict(model_id: str, items: Sequence[QAItem], out_path: str | Path, *, bac
             base_url: str | None = None, model_path: str | Path | None = None, served_model: str | None = None,
             concurrency: int = 4, timeout_s: float = 120.0, retries: int = 3, backoff_s: float = 1.0,
             device: str | None = None, progress: bool = True, model: HFModel | None = None,
-            generate_kwargs: dict[str, Any] | None = None, on_model_change: str = "error") -> dict[str, Any]:
+            generate_kwargs: dict[str, Any] | None = None, on_model_change: str = "error",
+            api_key: str | None = None) -> dict[str, Any]:
     """Predict every not-yet-answered item of this shard; returns counts (todo, written, errors, skipped).
 
-    A file is resumed only by the weights that started it (``model_fingerprint``); otherwise ``on_model_change``
-    says whether to stop with an error (default) or to start the file over (``restart``).
+    A file is resumed only by the source that started it (:data:`RESUME_KEYS`: same backend, served model,
+    weights, prompts and items); otherwise ``on_model_change`` says whether to stop with an error (default) or
+    to start the file over (``restart``). Another process writing the same file is an error (``FileLocked``).
+    ``api_key`` is sent as a bearer token to authenticated OpenAI-compatible servers and never recorded.
     """
-    from tqdm import tqdm
-
     if backend not in ("hf", "openai"):
         raise MammoVQAError(f"unknown backend {backend!r} (hf, openai)")
+    with file_lock(out_path, f"mammovqa predict --model {model_id}"):
+        return _predict_locked(
+            model_id, items, out_path, backend=backend, batch_size=batch_size, max_new_tokens=max_new_tokens,
+            seed=seed, shard=shard, base_url=base_url, model_path=model_path, served_model=served_model,
+            concurrency=concurrency, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s, device=device,
+            progress=progress, model=model, generate_kwargs=generate_kwargs, on_model_change=on_model_change,
+            api_key=api_key)
+
+
+def _served_name(model_id: str, served_model: str | None) -> str:
+    """The model name sent to an OpenAI-compatible server (recorded, so a resume can check it)."""
+    from .registry import load_models
+
+    spec = load_models().get(model_id)
+    return served_model or (spec.hf_id if spec is not None and spec.hf_id else model_id)
+
+
+def _predict_locked(model_id: str, items: Sequence[QAItem], out_path: str | Path, *, backend: str,
+                    batch_size: int, max_new_tokens: int, seed: int, shard: tuple[int, int], base_url: str | None,
+                    model_path: str | Path | None, served_model: str | None, concurrency: int, timeout_s: float,
+                    retries: int, backoff_s: float, device: str | None, progress: bool, model: HFModel | None,
+                    generate_kwargs: dict[str, Any] | None, on_model_change: str,
+                    api_key: str | None) -> dict[str, Any]:
+    from tqdm import tqdm
+
     i, n = shard
     fingerprint = model_fingerprint(_weights_path(model_id, model, model_path)) if backend == "hf" else None
-    check_resumable(out_path, fingerprint, on_model_change)
+    served = _served_name(model_id, served_model) if backend == "openai" else None
+    expected = expected_provenance(model_id, items, backend=backend, served_model=served, fingerprint=fingerprint)
+    check_resumable(out_path, expected, on_model_change, model_id)
     mine = [it for it in items if shard_of(it.id, n) == i]
     done = done_ids(out_path)
     todo = [it for it in mine if it.id not in done]
@@ -158,10 +227,8 @@ def predict(model_id: str, items: Sequence[QAItem], out_path: str | Path, *, bac
                "written": 0, "errors": 0}
     if not todo:
         return summary
-    prov = provenance(seed=seed, model_id=model_id, data_checksum=items_checksum(items), backend=backend,
-                      model_fingerprint=fingerprint,
-                      max_new_tokens=max_new_tokens, decoding="greedy", shard=f"{i}/{n}",
-                      base_url=base_url if backend == "openai" else None)
+    prov = provenance(seed=seed, model_id=model_id, max_new_tokens=max_new_tokens, decoding="greedy",
+                      shard=f"{i}/{n}", base_url=base_url if backend == "openai" else None, **expected)
     bar = tqdm(total=len(todo), desc=f"predict {model_id}", unit="item", disable=not progress)
     with PredictionWriter(out_path, prov) as writer:
         def write(it: QAItem, output: str | None, latency: float | None, error: str | None,
@@ -180,8 +247,9 @@ def predict(model_id: str, items: Sequence[QAItem], out_path: str | Path, *, bac
         else:
             if not base_url:
                 raise MammoVQAError("backend 'openai' needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-            _run_openai(model_id, served_model, base_url, todo, batch_size, write, max_tokens=max_new_tokens,
-                        seed=seed, concurrency=concurrency, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
+            _run_openai(model_id, served, base_url, todo, batch_size, write, max_tokens=max_new_tokens,
+                        seed=seed, concurrency=concurrency, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s,
+                        api_key=api_key)
     bar.close()
     return summary
 
@@ -221,14 +289,14 @@ def _run_hf(hf: HFModel, todo: Sequence[QAItem], batch_size: int, write: Any) ->
             write(it, out, per_item, err, r.notes)
 
 
-def _run_openai(model_id: str, served_model: str | None, base_url: str, todo: Sequence[QAItem], batch_size: int,
+def _run_openai(model_id: str, served_model: str, base_url: str, todo: Sequence[QAItem], batch_size: int,
                 write: Any, **client_kw: Any) -> None:
     from .openai_backend import OpenAIClient
     from .registry import load_models
 
     spec = load_models().get(model_id)
     multi = spec.multi_image if spec is not None else True
-    client = OpenAIClient(base_url, served_model or (spec.hf_id if spec and spec.hf_id else model_id), **client_kw)
+    client = OpenAIClient(base_url, served_model, **client_kw)
     chunk = max(batch_size, client.concurrency) * 4  # bounded memory for encoded images
     for start in range(0, len(todo), chunk):
         ready = _open_batch(todo[start:start + chunk], multi, write)
