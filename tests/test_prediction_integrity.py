@@ -217,7 +217,7 @@ def _official_entry(**kw) -> dict:
 def test_import_official_validates_every_entry(tmp_path, bad, message):
     src = tmp_path / "bench.json"
     src.write_text(json.dumps({"1": _official_entry(), "2": _official_entry(**bad)}, indent=1))
-    with pytest.raises(DataError, match=f"bench.json, line 11: entry 2 \\(id official-image-test-2\\): {message}"):
+    with pytest.raises(DataError, match=f"bench.json, line 14: entry 2 \\(id official-image-test-2\\): {message}"):
         import_official(src, {"/Benchmark/": "/x/"}, check_exists=False)
 
 

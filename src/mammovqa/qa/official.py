@@ -15,18 +15,22 @@ or set to placeholders (patient id = the image path, seed = 0), and the original
 Import of the released benchmark keeps each item's ``Options`` in the stored order, which is the order our
 prompt shows (letter A first), and the stored answer text, so scores compare with the paper's. Image paths are
 rewritten with a prefix map (longest matching prefix wins); entries whose path matches no prefix or whose
-rewritten file does not exist are reported per dataset and left out.
+rewritten file does not exist are reported per dataset and left out. Every entry is validated first (a known
+topic, at least two options, every answer among the options): a bad entry would silently shift a topic's
+random-guess level or be unanswerable, so it is an error naming file, line, key and item id. An import that
+resolves no entry at all (typically a wrong ``--prefix``) is an error too, not an empty benchmark.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, load_datasets
+from ..config import ConfigError, load_datasets, load_topics
 from ..errors import DataError
 from ..io import read_jsonl, write_json_atomic, write_jsonl_atomic
 from .items import QAItem
@@ -134,6 +138,47 @@ def rewrite_path(path: str, prefix_map: Mapping[str, str]) -> str | None:
     return None
 
 
+def entry_lines(text: str) -> dict[str, int]:
+    """Line number of each top-level key ``"N": {`` in an official JSON text (1 for a one-line file)."""
+    lines: dict[str, int] = {}
+    for m in re.finditer(r'^\s*"(\d+)"\s*:\s*\{', text, flags=re.MULTILINE):
+        lines.setdefault(m.group(1), text.count("\n", 0, m.start()) + 1)
+    return lines
+
+
+def entry_problem(entry: Mapping[str, Any], topics: Iterable[str]) -> str | None:
+    """Why an official entry cannot be a benchmark item (unknown topic, < 2 options, answer not an option)."""
+    topic = entry["Question topic"]
+    if topic not in set(topics):
+        return f"unknown topic {topic!r} (known: {', '.join(topics)})"
+    options = entry["Options"]
+    if len(options) < 2:
+        return f"{len(options)} option{'s' if len(options) != 1 else ''} {options!r}: a question needs at least two"
+    answers = entry["Answer"] if isinstance(entry["Answer"], list) else [entry["Answer"]]
+    if not answers:
+        return "no answer"
+    for a in answers:
+        if a not in options:
+            return f"answer {a!r} is not among the options {options!r}"
+    return None
+
+
+def validate_entries(json_path: str | Path, data: Mapping[str, Mapping[str, Any]], split: str,
+                     level: str | None, prefix: str = "official") -> None:
+    """Raise a :class:`DataError` naming file, line, key and item id of the first invalid entry (and the count)."""
+    topics = list(load_topics().topics)
+    bad = [(k, p) for k, e in data.items() if (p := entry_problem(e, topics)) is not None]
+    if not bad:
+        return
+    lines = entry_lines(Path(json_path).read_text(encoding="utf-8"))
+    key, problem = bad[0]
+    entry = data[key]
+    lv = level or ("exam" if isinstance(entry["Path"], list) else "image")
+    more = f" ({len(bad) - 1} more invalid entries: keys {[k for k, _ in bad[1:6]]})" if len(bad) > 1 else ""
+    raise DataError(f"{json_path}, line {lines.get(key, 1)}", None,
+                    f"entry {key} (id {prefix}-{lv}-{split}-{key}): {problem}{more}; fix or remove the entry")
+
+
 def import_official(json_path: str | Path, prefix_map: Mapping[str, str], split: str = "test",
                     level: str | None = None, check_exists: bool = True) -> tuple[list[QAItem], dict[str, Any]]:
     """Released MammoVQA JSON -> QAItems on the user's local images, plus a report of what did not resolve.
@@ -142,6 +187,7 @@ def import_official(json_path: str | Path, prefix_map: Mapping[str, str], split:
     matched; ``missing_file``: the rewritten file does not exist) with a few examples of each.
     """
     data = load_official_json(json_path)
+    validate_entries(json_path, data, split, level)
     items: list[QAItem] = []
     resolved: Counter = Counter()
     unresolved: dict[str, Counter] = defaultdict(Counter)
@@ -172,6 +218,13 @@ def import_official(json_path: str | Path, prefix_map: Mapping[str, str], split:
               "by_dataset": {d: {"resolved": resolved[d], **dict(sorted(unresolved[d].items()))} for d in datasets},
               "examples": dict(examples), "topics": dict(sorted(topics.items())),
               "answer_not_in_options": answer_not_in_options, "prefix_map": dict(prefix_map)}
+    if not items:
+        first = next(iter(data.values()), {}).get("Path", "")
+        first = first[0] if isinstance(first, list) and first else first
+        reasons = {d: dict(c) for d, c in unresolved.items()}
+        raise DataError(json_path, None, f"0 of {len(data)} entries resolved ({reasons}): check --prefix OLD=NEW "
+                        f"(OLD must start the stored paths, e.g. {str(first)!r}; given: {dict(prefix_map)}) and that "
+                        "the rewritten files exist")
     return items, report
 
 
