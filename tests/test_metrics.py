@@ -89,16 +89,3 @@ def test_metrics_table_names_missing_columns():
     with pytest.raises(ValueError, match="random_p"):
         metrics_table(_scores().drop(columns=["random_p"]))
 
-
-def test_zero_shot_figure_has_bars_and_random_line():
-    from mammovqa.viz.zero_shot import plot_weighted_accuracy_by_topic
-
-    df = _scores()
-    both = pd.concat([df, df.assign(model="m2", correct=1)])
-    fig = plot_weighted_accuracy_by_topic(metrics_table(both))
-    ax = fig.axes[0]
-    assert len(ax.patches) == 2 * 3  # two models x three topics
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["Laterality", "View", "Abnormality (finding)"]
-    assert max(p.get_height() for p in ax.patches) == 100
-    with pytest.raises(ValueError, match="split"):
-        plot_weighted_accuracy_by_topic(metrics_table(both), split="val")

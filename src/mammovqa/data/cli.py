@@ -15,11 +15,6 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-# sub-command providers living in their own modules: (module, function taking the data sub-parsers)
-_PROVIDERS = (
-    ("mammovqa.data.sources.cli", "register_inspect"),
-    ("mammovqa.data.prepare_cli", "register"),
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,10 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="SOURCE=real: a dataset stops at its first raw value with no label-map entry (error names "
                         "file, row and value) instead of withholding that one label (make ... STRICT_LABELS=1)")
     b.set_defaults(func=_build)
-    from ..cli import import_optional
+    # sub-commands living in their own modules (imported here, not from the top-level cli: layers go downward)
+    from .prepare_cli import register as register_prepare
+    from .sources.cli import register_inspect
 
-    for module_name, fn in _PROVIDERS:
-        module = import_optional(module_name)
-        if module is not None:
-            getattr(module, fn)(sub)
+    register_inspect(sub)
+    register_prepare(sub)
     parser.set_defaults(func=lambda a: parser.print_help() or 0)
