@@ -52,11 +52,12 @@ def test_cli_random_compare_power(tmp_path, capsys):
     _scored().to_csv(tmp_path / "s.csv", index=False)
     out = tmp_path / "rand.csv"
     assert _run(["stats", "random", "--scored", str(tmp_path / "s.csv"), "--out", str(out), "--n-boot", "300",
-                 "--n-sim", "2000", "--split", "test", "--seed", "1"]) == 0
+                 "--split", "test", "--seed", "1"]) == 0
     printed = capsys.readouterr().out
     res = pd.read_csv(out)
     assert len(res) == 6 and "verdict" in printed and (tmp_path / "rand.md").exists()
-    assert set(res.loc[res["model"] == "ft", "verdict"]) == {"above random"}
+    assert set(res.loc[res["model"] == "ft", "verdict"]) == {"above no-information"}
+    assert set(res["cluster_key"]) == {"patient_key"} and (res["n_clusters"] < res["n"]).all()
     assert _run(["stats", "compare", "--scored", str(tmp_path / "s.csv"), "--model-a", "ft", "--model-b", "zs",
                  "--n-boot", "200", "--out", str(tmp_path / "c.csv")]) == 0
     cmp = pd.read_csv(tmp_path / "c.csv")
@@ -85,7 +86,7 @@ def test_reliability_figures(tmp_path):
         "balance": balance_vs_gap(label_balance(df), acc),
         "breast_finding": breast_vs_finding(acc, topics=("Pathology",)),
         "forest": forest_vs_random(test_against_random(pd.concat([df, simulate_scored(
-            n_clusters=2, topic="Tiny", model="zs")]), n_boot=200, n_sim=1000)),
+            n_clusters=2, topic="Tiny", model="zs")]), n_boot=200).assign(random_guess=lambda d: d["no_information"])),
     }
     for name, fig in figs.items():
         assert isinstance(fig, plt.Figure) and fig.axes

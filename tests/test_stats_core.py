@@ -106,6 +106,41 @@ def test_ignoring_clusters_undercovers_when_answers_are_correlated():
     assert naive < clustered - 0.03 and naive < 0.92, (naive, clustered)
 
 
+def _patient_coverage(cluster: str, reps: int) -> float:
+    acc = np.array([0.5, 0.7])
+    hits = 0
+    for r in range(reps):
+        df = simulate_scored(n_clusters=160, items_per_cluster=3, class_probs=(0.5, 0.5), class_accuracy=acc,
+                             patient_effect=0.14, images_per_patient=4, seed=70_000 + r)
+        st = cluster_stats(df, cluster)
+        res = cluster_bootstrap(st.matrix, wacc_from_sums, n_boot=400, seed=r, require=st.total_columns)
+        hits += res.ci_low <= acc.mean() <= res.ci_high
+    return hits / reps
+
+
+def test_patient_clustered_interval_covers_with_correlated_images_of_a_patient():
+    """Measured: notebook 05 clustered on record_id (n_clusters == n); images of one woman share her
+    difficulty, so image-level resampling is too narrow. Patient-level resampling keeps nominal coverage."""
+    reps = 300
+    patient = _patient_coverage("patient_key", reps)
+    image = _patient_coverage("record_id", reps)
+    assert patient >= 0.95 - _tol(0.95, reps) - 0.01, patient
+    assert image < patient - 0.03, (image, patient)
+
+
+def test_bootstrap_keeps_every_class_present():
+    """A class held by one cluster of 40 is absent from ~37% of plain resamples; conditioning keeps it, so the
+    weighted accuracy of every resample averages over the same classes as the estimate."""
+    rows = np.zeros((40, 4))
+    rows[:, 0], rows[:, 2] = 1, 1  # class A in every cluster, always right
+    rows[0, 3] = 1  # class B in one cluster, always wrong
+    plain = cluster_bootstrap(rows, wacc_from_sums, n_boot=2000, seed=0)
+    kept = cluster_bootstrap(rows, wacc_from_sums, n_boot=2000, seed=0, require=np.array([2, 3]))
+    assert plain.ci_high == 1.0  # resamples that lost class B: a different estimand
+    assert kept.ci_low == kept.ci_high == kept.estimate == 0.5
+    assert (resample_sums(rows, 500, 1, require=np.array([2, 3]))[:, 3] > 0).all()
+
+
 def test_bca_matches_scipy_and_percentile_where_it_should():
     # Independent items (each its own cluster), one class: the statistic is a mean, as in scipy's bootstrap.
     rng = np.random.default_rng(3)

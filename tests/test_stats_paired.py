@@ -113,11 +113,11 @@ def test_minimum_detectable_effect_table():
     skewed = simulate_scored(n_clusters=300, class_probs=(0.9, 0.08, 0.02), topic="Skew", seed=1)
     small = simulate_scored(n_clusters=30, class_probs=(1, 1, 1), topic="Small", seed=1)
     df = pd.concat([balanced, skewed, small, balanced.assign(model="other")])  # same items twice: de-duplicated
-    res = minimum_detectable_effect(df).set_index("topic")
+    res = minimum_detectable_effect(df, cluster="record_id").set_index("topic")
     assert res.loc["Bal", "n"] == len(balanced)
     assert res.loc["Skew", "mde"] > res.loc["Bal", "mde"]  # rare classes get large weights
     assert res.loc["Small", "mde"] > res.loc["Bal", "mde"]
     assert res.loc["Bal", "random_guess"] == pytest.approx(1 / 3)
-    clustered = minimum_detectable_effect(df, icc=0.3).set_index("topic")
+    clustered = minimum_detectable_effect(df, icc=0.3, cluster="record_id").set_index("topic")
     assert clustered.loc["Bal", "design_effect"] == pytest.approx(1.6)
     assert clustered.loc["Bal", "mde"] > res.loc["Bal", "mde"]

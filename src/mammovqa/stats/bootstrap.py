@@ -1,7 +1,7 @@
 """Seeded clustered bootstrap (percentile and BCa) for statistics that are functions of per-cluster sums.
 
-Why clustered: questions about the same image (or exam, or patient) are not independent (PROTOCOL.md s5), so
-the resampling unit is the cluster, chosen by a column name (``record_id``, ``exam_id`` or ``patient_id``).
+Why clustered: questions about the same image (or exam, or patient) are not independent (docs/protocol.md s5), so
+the resampling unit is the cluster, chosen by a column name (``patient_key`` = dataset family + patient id by default; ``record_id``, ``exam_id``).
 
 How it stays fast. A resample is a multinomial count vector over the J clusters; the statistic only needs the
 count-weighted sum of the per-cluster rows ``[correct per class | total per class]``. Clusters with identical
@@ -46,13 +46,8 @@ def compress_rows(rows: np.ndarray, return_inverse: bool = False):
     return uniq, counts.astype(np.int64)
 
 
-def resample_sums(rows: np.ndarray, n_boot: int, seed: int | np.random.Generator, chunk: int | None = None) -> np.ndarray:
-    """``(n_boot, M)`` sums of ``rows`` (J, M) over cluster bootstrap resamples of size J.
-
-    With few distinct rows the counts are drawn as one multinomial over the distinct rows; otherwise cluster
-    indices are drawn and tallied per distinct row. Both are the exact cluster bootstrap.
-    """
-    rng = np.random.default_rng(seed)
+def _draw_sums(rng: np.random.Generator, rows: np.ndarray, n_boot: int, chunk: int | None) -> np.ndarray:
+    """``(n_boot, M)`` sums of ``rows`` over plain cluster bootstrap resamples of size J."""
     n_clusters = rows.shape[0]
     uniq, mult, inverse = compress_rows(rows, return_inverse=True)
     n_uniq = uniq.shape[0]
@@ -72,6 +67,43 @@ def resample_sums(rows: np.ndarray, n_boot: int, seed: int | np.random.Generator
         idx += (np.arange(b, dtype=np.int64) * n_uniq)[:, None]
         counts = np.bincount(idx.ravel(), minlength=b * n_uniq).reshape(b, n_uniq)
         out[start:start + b] = counts.astype(float) @ uniq
+    return out
+
+
+MAX_REDRAWS = 50
+
+
+def resample_sums(rows: np.ndarray, n_boot: int, seed: int | np.random.Generator, chunk: int | None = None,
+                  require: np.ndarray | None = None) -> np.ndarray:
+    """``(n_boot, M)`` sums of ``rows`` (J, M) over cluster bootstrap resamples of size J.
+
+    With few distinct rows the counts are drawn as one multinomial over the distinct rows; otherwise cluster
+    indices are drawn and tallied per distinct row. Both are the exact cluster bootstrap.
+
+    ``require`` (column indices, e.g. the per-class item totals) makes it the bootstrap *conditional on every
+    class being present*: a resample in which a required column sums to 0 is redrawn (up to ``MAX_REDRAWS``
+    times). Why: weighted accuracy averages over the classes present, so a resample that lost a class would
+    estimate a different quantity (an always-"Normal" answer would score 1/9 instead of 1/10 there and get an
+    interval that excludes its own 1/10). Conditioning keeps whole clusters, so within-patient correlation
+    across classes is kept. A resample still lacking a class after the redraws (classes held by a single
+    cluster among very many rare ones) gets one cluster holding that class added, drawn at random among them.
+    """
+    rng = np.random.default_rng(seed)
+    out = _draw_sums(rng, rows, n_boot, chunk)
+    if require is None or len(require) == 0:
+        return out
+    require = np.asarray(require, dtype=np.int64)
+    if np.any(rows[:, require].sum(axis=0) <= 0):
+        raise ValueError("a required column is zero in every cluster; it cannot be kept present")
+    for _ in range(MAX_REDRAWS):
+        bad = np.flatnonzero((out[:, require] <= 0).any(axis=1))
+        if bad.size == 0:
+            return out
+        out[bad] = _draw_sums(rng, rows, bad.size, chunk)
+    for i in np.flatnonzero((out[:, require] <= 0).any(axis=1)):
+        for col in require[out[i, require] <= 0]:
+            holders = np.flatnonzero(rows[:, col] > 0)
+            out[i] += rows[holders[rng.integers(0, holders.size)]]
     return out
 
 
@@ -119,12 +151,14 @@ def bca_interval(boot: np.ndarray, estimate: float, jack: np.ndarray, jack_weigh
 
 
 def cluster_bootstrap(rows: np.ndarray, stat: StatFn, n_boot: int = 2000, seed: int = 0, method: str = "percentile",
-                      level: float = 0.95) -> BootstrapResult:
-    """Bootstrap ``stat`` of per-cluster ``rows`` (J, M): estimate, CI (``percentile`` or ``bca``), SE, draws."""
+                      level: float = 0.95, require: np.ndarray | None = None) -> BootstrapResult:
+    """Bootstrap ``stat`` of per-cluster ``rows`` (J, M): estimate, CI (``percentile`` or ``bca``), SE, draws.
+
+    ``require``: columns that must stay non-zero in every resample (see ``resample_sums``)."""
     if method not in ("percentile", "bca"):
         raise ValueError(f"method must be 'percentile' or 'bca', got {method!r}")
     estimate = float(stat(rows.sum(axis=0)[None, :])[0])
-    boot = stat(resample_sums(rows, n_boot, seed))
+    boot = stat(resample_sums(rows, n_boot, seed, require=require))
     if method == "bca":
         jack, mult = jackknife(rows, stat)
         lo, hi = bca_interval(boot, estimate, jack, mult, level)

@@ -14,8 +14,9 @@ import pandas as pd
 from ..errors import DataError
 from ..outputs import write_table
 
+CLUSTERS = ("patient_key", "record_id", "exam_id", "patient_id")
 STRING_COLUMNS = ("id", "model", "matcher", "split", "level", "topic", "topic_key", "kind", "dataset", "part",
-                  "role", "record_id", "patient_id", "exam_id", "gold", "pred")
+                  "role", "record_id", "patient_id", "patient_key", "exam_id", "gold", "pred")
 
 
 def read_scored(path: str | Path) -> pd.DataFrame:
@@ -43,6 +44,10 @@ def read_scored(path: str | Path) -> pd.DataFrame:
 
 
 def _filter(df: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+    if getattr(args, "cluster", None) == "patient_key" and "patient_key" not in df.columns:
+        from .weighted import add_patient_key
+
+        df = add_patient_key(df)
     for col in ("split", "matcher", "level"):
         val = getattr(args, col, None)
         if val is not None:
@@ -63,9 +68,9 @@ def _cmd_random(args: argparse.Namespace) -> int:
     from .random_guess import test_against_random
 
     df = _filter(read_scored(args.scored), args)
-    res = test_against_random(df, by=args.by.split(","), margin=args.margin, cluster=args.cluster,
-                              n_boot=args.n_boot, seed=args.seed, n_sim=args.n_sim, min_items=args.min_items,
-                              ci=args.ci, null_method=args.null)
+    res = test_against_random(df, by=args.by.split(","), margin=args.margin, margin_relative=args.margin_relative,
+                              margin_minimum=args.margin_minimum, cluster=args.cluster, n_boot=args.n_boot,
+                              seed=args.seed, min_items=args.min_items, ci=args.ci)
     return _emit(res, args.out)
 
 
@@ -111,8 +116,8 @@ def _common(p: argparse.ArgumentParser, by: str) -> None:
 
 
 def _resampling(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cluster", default="record_id", choices=("record_id", "exam_id", "patient_id"),
-                   help="bootstrap resampling unit")
+    p.add_argument("--cluster", default="patient_key", choices=CLUSTERS,
+                   help="bootstrap resampling unit (patient_key = dataset family + patient id, the default)")
     p.add_argument("--n-boot", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ci", default="percentile", choices=("percentile", "bca"))
@@ -124,12 +129,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = stats.add_subparsers(dest="stats_command", metavar="STATS_COMMAND")
     stats.set_defaults(func=lambda _a: (stats.print_help(), 0)[1])
 
-    p = sub.add_parser("random", help="superiority / equivalence (TOST) against random guess per model and topic")
+    p = sub.add_parser("random", help="superiority / equivalence (TOST) against the no-information level per model and topic")
     _common(p, "model,topic")
     _resampling(p)
-    p.add_argument("--margin", type=float, default=0.05, help="equivalence margin (0.05 = 5 points)")
-    p.add_argument("--n-sim", type=int, default=10_000, help="null simulations")
-    p.add_argument("--null", default="simulation", choices=("simulation", "normal"))
+    p.add_argument("--margin", type=float, default=None,
+                   help="absolute equivalence margin (0.05 = 5 points); default: the relative rule below")
+    p.add_argument("--margin-relative", type=float, default=0.2,
+                   help="margin as a share of the no-information level (default 0.2, docs/analysis-plan.md)")
+    p.add_argument("--margin-minimum", type=float, default=0.01, help="smallest margin (default 0.01 = 1 point)")
     p.add_argument("--min-items", type=int, default=20)
     p.set_defaults(func=_cmd_random)
 
@@ -146,7 +153,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--power", type=float, default=0.8)
     p.add_argument("--icc", type=float, default=0.0, help="intra-cluster correlation for the design effect")
-    p.add_argument("--cluster", default="record_id", choices=("record_id", "exam_id", "patient_id"))
+    p.add_argument("--cluster", default="patient_key", choices=CLUSTERS)
     p.set_defaults(func=_cmd_power)
 
     p = sub.add_parser("circular", help="CircularEval consistency over option rotations (ids {id}@rot{k})")

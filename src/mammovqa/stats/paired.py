@@ -1,10 +1,12 @@
 """Paired comparison of two models answering the same items.
 
-Absolute accuracy: exact McNemar test (a two-sided binomial test on the discordant pairs). It treats items
-as independent, which questions sharing an image are not; it is reported because it is the classic test, and
-the clustered paired bootstrap is the one that respects clustering. Weighted accuracy: paired clustered
-bootstrap of the difference: both models' per-cluster class counts are resampled with the *same* cluster
-draws, so the shared difficulty of an image cancels in the difference.
+Absolute accuracy: the clustered McNemar test of Durkalski et al. (2003), which replaces McNemar's
+variance (discordant pairs counted as independent) by the empirical variance of the per-cluster
+differences, ``X = (sum_j (b_j - c_j))^2 / sum_j (b_j - c_j)^2`` ~ chi2(1), so questions sharing a patient
+are not counted as independent evidence; the exact item-level McNemar p is kept beside it (``p_mcnemar_items``)
+for comparison with the literature only. Weighted accuracy: patient-level paired clustered bootstrap of the
+difference: both models' per-cluster class counts are resampled with the *same* cluster draws (conditional on
+every class being present), so the shared difficulty of a patient cancels in the difference.
 
 Pairing only makes sense on identical item sets; a mismatch is an error that lists what differs.
 """
@@ -15,12 +17,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
+from scipy.stats import binomtest, chi2
 from statsmodels.stats.multitest import multipletests
 
 from ..errors import DataError
 from .bootstrap import cluster_bootstrap
-from .weighted import cluster_stats, require_columns, wacc_from_sums, weighted_accuracy
+from .weighted import cluster_keys, cluster_stats, require_columns, wacc_from_sums, weighted_accuracy
 
 
 class ItemSetMismatchError(DataError):
@@ -39,7 +41,7 @@ def _label(df: pd.DataFrame, fallback: str) -> str:
     return fallback
 
 
-def align_items(scored_a: pd.DataFrame, scored_b: pd.DataFrame, cluster: str = "record_id") -> pd.DataFrame:
+def align_items(scored_a: pd.DataFrame, scored_b: pd.DataFrame, cluster: str = "patient_key") -> pd.DataFrame:
     """One row per shared item: gold, cluster and group columns from A, ``correct_a``/``correct_b``.
 
     Raises ``ItemSetMismatchError`` when ids differ, ``DataError`` on duplicate ids or a gold answer that
@@ -73,32 +75,45 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, in
     return n_ab, n_ba, p
 
 
+def mcnemar_clustered(correct_a: np.ndarray, correct_b: np.ndarray, clusters: np.ndarray) -> float:
+    """Durkalski's clustered McNemar p-value (two-sided); 1.0 when no cluster has a discordant item."""
+    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    d = pd.Series((a & ~b).astype(int) - (~a & b).astype(int)).groupby(np.asarray(clusters)).sum().to_numpy(float)
+    denom = float(np.sum(d ** 2))
+    if denom == 0:
+        return 1.0
+    return float(chi2.sf(float(d.sum()) ** 2 / denom, df=1))
+
+
 def _paired_diff(sums: np.ndarray) -> np.ndarray:
     half = sums.shape[-1] // 2
     return wacc_from_sums(sums[..., :half]) - wacc_from_sums(sums[..., half:])
 
 
-def compare_paired(paired: pd.DataFrame, cluster: str = "record_id", n_boot: int = 2000, seed: int = 0,
+def compare_paired(paired: pd.DataFrame, cluster: str = "patient_key", n_boot: int = 2000, seed: int = 0,
                    ci: str = "percentile", level: float = 0.95) -> dict:
     """Statistics of one aligned group (see ``align_items``)."""
-    n_ab, n_ba, p_mc = mcnemar_exact(paired["correct_a"], paired["correct_b"])
+    n_ab, n_ba, p_items = mcnemar_exact(paired["correct_a"], paired["correct_b"])
+    p_mc = mcnemar_clustered(paired["correct_a"], paired["correct_b"], cluster_keys(paired, cluster).to_numpy())
     sa = cluster_stats(paired, cluster, correct="correct_a")
     sb = cluster_stats(paired, cluster, correct="correct_b", classes=sa.classes, clusters=sa.clusters)
     rows = np.hstack([sa.matrix, sb.matrix])
-    res = cluster_bootstrap(rows, _paired_diff, n_boot=n_boot, seed=seed, method=ci, level=level)
+    k = sa.n_classes  # class totals of A: columns k..2k-1 (B's are identical)
+    res = cluster_bootstrap(rows, _paired_diff, n_boot=n_boot, seed=seed, method=ci, level=level,
+                            require=np.arange(k, 2 * k))
     boot = res.boot[np.isfinite(res.boot)]
     p_boot = float(min(1.0, 2 * min((1 + np.sum(boot <= 0)) / (boot.size + 1), (1 + np.sum(boot >= 0)) / (boot.size + 1))))
-    return {"n": len(paired), "n_clusters": sa.n_clusters,
+    return {"n": len(paired), "n_clusters": sa.n_clusters, "cluster_key": cluster, "interval": ci,
             "accuracy_a": float(paired["correct_a"].mean()), "accuracy_b": float(paired["correct_b"].mean()),
             "accuracy_diff": float(paired["correct_a"].mean() - paired["correct_b"].mean()),
-            "a_only_correct": n_ab, "b_only_correct": n_ba, "p_mcnemar": p_mc,
+            "a_only_correct": n_ab, "b_only_correct": n_ba, "p_mcnemar": p_mc, "p_mcnemar_items": p_items,
             "weighted_a": weighted_accuracy(paired["correct_a"], paired["gold"]),
             "weighted_b": weighted_accuracy(paired["correct_b"], paired["gold"]),
             "weighted_diff": res.estimate, "ci_low": res.ci_low, "ci_high": res.ci_high, "p_bootstrap": p_boot}
 
 
 def compare_models(scored_a: pd.DataFrame, scored_b: pd.DataFrame, by: Sequence[str] = ("topic",),
-                   cluster: str = "record_id", n_boot: int = 2000, seed: int = 0, ci: str = "percentile",
+                   cluster: str = "patient_key", n_boot: int = 2000, seed: int = 0, ci: str = "percentile",
                    level: float = 0.95) -> pd.DataFrame:
     """Per group (default per topic): A minus B in absolute (McNemar) and weighted accuracy (paired clustered
     bootstrap CI and two-sided p), with Holm-adjusted p-values across the groups."""
@@ -118,7 +133,7 @@ def compare_models(scored_a: pd.DataFrame, scored_b: pd.DataFrame, by: Sequence[
 
 
 def finetuned_vs_best_zero_shot(scored_all: pd.DataFrame, finetuned_model: str, zero_shot_models: Sequence[str],
-                                by: Sequence[str] = ("topic",), cluster: str = "record_id", n_boot: int = 2000,
+                                by: Sequence[str] = ("topic",), cluster: str = "patient_key", n_boot: int = 2000,
                                 seed: int = 0, ci: str = "percentile") -> pd.DataFrame:
     """Per topic, the fine-tuned model against the zero-shot model with the highest weighted accuracy on
     that topic (chosen on the same data, as the paper does; the comparison is therefore against the most

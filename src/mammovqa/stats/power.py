@@ -45,7 +45,7 @@ def mde_for_items(gold, random_p, alpha: float = 0.05, power: float = 0.8, deff:
 
 
 def minimum_detectable_effect(items: pd.DataFrame, by: Sequence[str] = ("topic",), alpha: float = 0.05,
-                              power: float = 0.8, icc: float = 0.0, cluster: str | None = "record_id") -> pd.DataFrame:
+                              power: float = 0.8, icc: float = 0.0, cluster: str | None = "patient_key") -> pd.DataFrame:
     """Per group: n, classes, random-guess expectation and the MDE (in accuracy units, 0.05 = 5 points).
 
     ``items`` may be a scored table of several models: items are de-duplicated by id first, since the

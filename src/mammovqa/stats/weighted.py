@@ -3,7 +3,7 @@
 Why sufficient statistics: the weighted accuracy of a group is a function of, per gold class, the number of
 correct items and the number of items. Summing those counts per cluster (image, exam or patient) turns every
 resampling method (bootstrap, jackknife) into sums over clusters, which is what makes 10,000 resamples over
-565K items cheap. Weighted accuracy here is PROTOCOL.md s5: weight ``1/|C_i|`` per item, ``C_i`` = items with
+565K items cheap. Weighted accuracy here is docs/protocol.md s5: weight ``1/|C_i|`` per item, ``C_i`` = items with
 the same gold class, equal to the mean per-class accuracy over the classes present.
 """
 
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..eval.metrics import weighted_accuracy as _eval_weighted_accuracy
 
 SCORED_COLUMNS = ("id", "model", "topic", "gold", "correct", "random_p")
 
@@ -36,10 +37,61 @@ def class_weights(gold: np.ndarray | pd.Series) -> np.ndarray:
 
 
 def weighted_accuracy(correct: np.ndarray | pd.Series, gold: np.ndarray | pd.Series) -> float:
-    """Mean per-class accuracy over the gold classes present (PROTOCOL.md s5)."""
+    """Mean per-class accuracy over the gold classes present (docs/protocol.md s5).
+
+    One home: this is ``eval.metrics.weighted_accuracy``, the definition every metrics table uses, so a test's
+    estimate and the table cell it sits next to cannot differ."""
     if len(correct) == 0:
         return float("nan")
-    return float(np.dot(class_weights(gold), np.asarray(correct, dtype=float)))
+    return _eval_weighted_accuracy(np.asarray(correct, dtype=float), np.asarray(gold, dtype=object))
+
+
+def no_information_level(gold: np.ndarray | pd.Series) -> float:
+    """The highest expected weighted accuracy a predictor can reach without looking at the image: 1/C_present.
+
+    Why: an image-blind predictor answers with some distribution q over answers that does not depend on the
+    item, so its expected accuracy on gold class k is q_k and its expected weighted accuracy is
+    (1/C) * sum_k q_k <= 1/C, reached by any constant answer that is one of the classes present. This is the
+    reference for "above chance": the uniform random guess over the options (1/K, or 1/(2^K - 1) for
+    multiple choice) is lower whenever fewer than all answers occur as gold classes, and for multi-answer
+    Abnormality it is 1/1023 against 1/C_present of 10-20%.
+    """
+    c = pd.Series(np.asarray(gold, dtype=str)).nunique()
+    return 1.0 / c if c else float("nan")
+
+
+def family_of(dataset: str) -> str:
+    """Dataset family of a sub-dataset name (``CBIS-DDSM-finding`` -> ``CBIS-DDSM``), the unit patient ids are
+    unique in. Unknown names (simulated tables) are their own family."""
+    from ..config import load_datasets
+    from ..errors import MammoVQAError
+
+    try:
+        return load_datasets().part(str(dataset)).dataset
+    except (MammoVQAError, KeyError, OSError):
+        return str(dataset)
+
+
+PATIENT_KEY = "patient_key"
+
+
+def add_patient_key(df: pd.DataFrame, column: str = PATIENT_KEY) -> pd.DataFrame:
+    """A copy with ``column`` = dataset family + patient id: the resampling unit of every interval.
+
+    Why the family: patient ids are only unique within a source dataset, while a patient's whole-breast image
+    and its lesion crops sit in two sub-datasets (``...-breast``, ``...-finding``) of one family and share
+    that patient's correlation; the grouped split uses the same (family, patient) key."""
+    require_columns(df, ["dataset", "patient_id"])
+    fam = {d: family_of(d) for d in pd.unique(df["dataset"].astype(str))}
+    out = df.copy()
+    out[column] = df["dataset"].astype(str).map(fam) + "::" + df["patient_id"].astype(str)
+    return out
+
+
+def degenerate_share(pred: pd.Series | np.ndarray) -> float:
+    """Share of the most common answer (empty answers included): 1.0 for a constant-output predictor."""
+    p = pd.Series(np.asarray(pred, dtype=object)).fillna("").astype(str)
+    return float(p.value_counts(normalize=True).iloc[0]) if len(p) else float("nan")
 
 
 def random_expectation(random_p: np.ndarray | pd.Series, gold: np.ndarray | pd.Series) -> float:
@@ -71,6 +123,12 @@ class ClusterStats:
     @property
     def n_classes(self) -> int:
         return self.correct.shape[1]
+
+    @property
+    def total_columns(self) -> np.ndarray:
+        """Indices of the per-class totals in ``matrix``: the columns a resample must keep non-zero."""
+        k = self.n_classes
+        return np.arange(k, 2 * k)
 
 
 def cluster_stats(df: pd.DataFrame, cluster: str, correct: str = "correct", classes: Sequence[str] | None = None,
@@ -112,8 +170,9 @@ def _codes(values: pd.Series, order: Sequence[str] | None) -> tuple[np.ndarray, 
 
 
 def wacc_from_sums(sums: np.ndarray) -> np.ndarray:
-    """Weighted accuracy from summed ``[correct | total]`` rows (shape (..., 2K)); classes absent from a
-    resample are left out of the mean, as they would be for a real sample without them."""
+    """Weighted accuracy from summed ``[correct | total]`` rows (shape (..., 2K)), over the classes present.
+    Resampling keeps every class present (``resample_sums(require=...)``), so this mean is always over the
+    same classes as the estimate."""
     k = sums.shape[-1] // 2
     corr, tot = sums[..., :k], sums[..., k:]
     present = tot > 0
