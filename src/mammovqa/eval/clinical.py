@@ -191,12 +191,22 @@ def _benign(option: _Option, clause: str, start: int, end: int) -> bool:
     return bool(option.benign.search(window))
 
 
-def _side_in(text: str, vocab: Vocabulary, at: int) -> str | None:
-    """The side named nearest to position ``at`` in ``text`` (a clause), or None."""
-    best: tuple[int, str] | None = None
+_BOUND_AFTER_RE = re.compile(r"\b(?:in|of|on|at|to)\s+(?:the\s+)?$", re.IGNORECASE)
+
+
+def _side_in(text: str, vocab: Vocabulary, start: int, end: int) -> str | None:
+    """The side named nearest to the term ``text[start:end]`` (a clause), or None.
+
+    Distance is to the term's span; a side after the term bound to it by a preposition ("mass in the left
+    breast") wins over a nearer one before it ("... left breast and calcifications in the right breast").
+    """
+    best: tuple[float, str] | None = None
     for m in vocab.side_any.finditer(text):
         side = next(k for k in SIDES if m.group(k))
-        dist = min(abs(m.start() - at), abs(m.end() - at))
+        if m.start() >= end:
+            dist = m.start() - end - (20 if _BOUND_AFTER_RE.search(text[end:m.start()]) else 0)
+        else:
+            dist = max(0, start - m.end())
         if best is None or dist < best[0]:
             best = (dist, side)
     return best[1] if best else None
@@ -225,7 +235,7 @@ def _mentions(clean: str, vocab: Vocabulary) -> tuple[list[Mention], int, bool]:
                         continue
                     if _benign(option, clause, m.start(), m.end()):
                         continue
-                    side = _side_in(clause, vocab, m.start())
+                    side = _side_in(clause, vocab, m.start(), m.end())
                     if side is None:
                         prior = [s for pos, s in headings if pos <= offset + m.start()]
                         side = prior[-1] if prior else None
