@@ -153,6 +153,10 @@ class Dataset:
     mirrors: str | None = None
     sites: tuple[int, ...] = ()
     synthetic: bool = False
+    # May images and report text of this dataset be shown in a published manuscript, gallery or notebook?
+    # Phantom data is ours (always True); real datasets say so in datasets.yaml, with the terms' source.
+    redistributable: bool = False
+    terms_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,7 @@ def _parse_dataset_group(group: Any, file: Path, where: str, topics: Topics, syn
     if not isinstance(group, dict):
         raise ConfigError(file, where, f"expected a mapping of datasets, got {group!r}")
     out = {}
-    allowed = {"role", "link", "access", "patient_key", "parts", "mirrors", "sites"}
+    allowed = {"role", "link", "access", "patient_key", "parts", "mirrors", "sites", "redistributable", "terms_source"}
     for name, d in group.items():
         w = f"{where}.{name}"
         _no_extra(d, allowed, file, w)
@@ -208,11 +212,14 @@ def _parse_dataset_group(group: Any, file: Path, where: str, topics: Topics, syn
                     raise ConfigError(file, f"{pw}.topics", f"topic {t!r} is not asked at {lvl} level")
             size = _require(p, "size", int, file, pw)
             parts[pname] = Part(name, pname, str(p.get("official_name") or f"{name}-{pname}"), size, ptopics, role, sites)
-        out[name] = Dataset(name, role, parts, str(d.get("link", "")), str(d.get("access", "")),
-                            str(d.get("patient_key", "")), d.get("mirrors"), sites, synthetic)
         if not synthetic:
-            for k in ("link", "access"):
+            for k in ("link", "access", "terms_source"):
                 _require(d, k, str, file, w)
+            _require(d, "redistributable", bool, file, w)
+        redistributable = True if synthetic else bool(d["redistributable"])
+        out[name] = Dataset(name, role, parts, str(d.get("link", "")), str(d.get("access", "")),
+                            str(d.get("patient_key", "")), d.get("mirrors"), sites, synthetic, redistributable,
+                            str(d.get("terms_source", "")))
     return out
 
 

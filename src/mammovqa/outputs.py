@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from .io import write_json_atomic, write_text_atomic
+from .io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from .paths import RunPaths
 
 PHANTOM_NOTE = "Synthetic phantom data, not real mammograms."
@@ -24,6 +24,82 @@ def data_note(source: str, datasets_used: list[str] | None = None) -> str:
         return PHANTOM_NOTE
     used = ", ".join(datasets_used or [])
     return f"Real data ({used})." if used else "Real data."
+
+
+# ------------------------------------------------------------------ what a dataset's terms allow us to show
+
+
+def _dataset_of(name: str) -> Any:
+    """The ``datasets.yaml`` entry of a dataset or sub-dataset name (``VinDr-Mammo-finding`` -> VinDr-Mammo)."""
+    from .config import load_datasets
+    from .errors import ConfigError
+
+    ds = load_datasets()
+    try:
+        return ds.get(name)
+    except ConfigError:
+        pass
+    for d in (*ds.real.values(), *ds.phantom.values()):
+        if any(p.name.lower() == name.lower() for p in d.parts.values()):
+            return d
+    return None
+
+
+def may_show(dataset: str, what: str = "images") -> bool:
+    """May images (``what="images"``) or report text (``"report"``) of ``dataset`` appear in published outputs?
+
+    Why: a manuscript, a gallery figure or an executed notebook is a redistribution of what it shows, and
+    several datasets' terms forbid that (``redistributable: false`` in data_manifest/datasets.yaml, each with
+    its ``terms_source``). Phantom data is ours. An unknown name is not shown: when in doubt, leave it out.
+    """
+    if what not in ("images", "report"):
+        raise ValueError(f"what must be 'images' or 'report', got {what!r}")
+    d = _dataset_of(dataset)
+    return bool(d is not None and d.redistributable)
+
+
+def withheld_note(datasets: list[str] | set[str]) -> str:
+    """The sentence that replaces what was left out; empty when nothing was."""
+    names = sorted(set(datasets))
+    if not names:
+        return ""
+    return (f"Images and report text of {', '.join(names)} are not shown: "
+            "the dataset terms do not allow redistribution (data_manifest/datasets.yaml).")
+
+
+def notice_tile(path: str | Path, text: str = "not shown\n(dataset terms)", size: int = 256) -> Path:
+    """A grey placeholder PNG that stands in for an image we may not show (deterministic bytes)."""
+    import io as _io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (size, size), 96)
+    draw = ImageDraw.Draw(img)
+    draw.multiline_text((size // 2, size // 2), text, fill=235, anchor="mm", align="center")
+    buf = _io.BytesIO()
+    img.save(buf, format="PNG")
+    write_bytes_atomic(path, buf.getvalue())
+    return Path(path)
+
+
+def redact_images(objs: list[Any], tile: str | Path) -> tuple[list[Any], list[str]]:
+    """Objects with ``.dataset`` and ``.images`` (records, QA items) whose images of restricted datasets are
+    replaced by ``tile``, and the sorted names of the datasets withheld. Labels and questions stay: they are
+    the protocol's words, not the dataset's content; a report is cleared too.
+    """
+    import dataclasses
+
+    out, withheld = [], set()
+    for obj in objs:
+        if may_show(obj.dataset, "images"):
+            out.append(obj)
+            continue
+        withheld.add(obj.dataset)
+        changes: dict[str, Any] = {"images": [str(tile)] * max(1, len(obj.images))}
+        if getattr(obj, "report", None):
+            changes["report"] = None
+        out.append(dataclasses.replace(obj, **changes))
+    return out, sorted(withheld)
 
 
 def write_table(df: pd.DataFrame, path_stem: str | Path, float_digits: int = 2, note: str | None = None) -> tuple[Path, Path]:
