@@ -8,6 +8,11 @@
 
 Why a module rather than notebook cells: these steps run for minutes to days (on GPUs); Make runs each once
 into files, so restyling a figure never re-runs a model (one producer per artifact).
+
+One stage of one run runs once at a time: each holds results/<run>/locks/stage-<name>.lock, so a second
+`make all` on the same run stops with a message naming the first instead of writing every answer twice.
+Every model's prediction summary carries a ``degenerate`` entry (None, or how its answers are almost all empty
+or identical), and the stage manifests list the degenerate models under ``degenerate``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import get_profile
-from .io import write_json_atomic
+from .io import file_lock, write_json_atomic
 from .paths import LOCAL_MODELS_DIR, RunPaths, safe_name
 from .qa.items import QAItem, read_items
 from .seeding import stable_fraction
@@ -67,16 +72,30 @@ def run_baselines(run: RunPaths, items: list[QAItem]) -> list[str]:
 
 def run_model(run: RunPaths, model_id: str, items: list[QAItem], cap: int | None, model_path: Path | None = None,
               batch_size: int = 16, max_new_tokens: int = 16) -> dict[str, Any]:
+    """Predict every (split, level) group; each summary says whether the model's answers are degenerate."""
+    from .eval.degenerate import degenerate_outputs
     from .models.predict import load_model, predict
+    from .predictions import read_predictions
 
     model = load_model(model_id, max_new_tokens=max_new_tokens, seed=run.seed, model_path=model_path)
     out = {}
     for (split, level), sel in sorted(groups(items).items()):
         sel = cap_items(sel, cap, run.seed)
-        out[f"{split}_{level}"] = predict(model_id, sel, run.predictions(model_id, split, level), model=model,
-                                          on_model_change="restart",
-                                          batch_size=batch_size, max_new_tokens=max_new_tokens, seed=run.seed,
-                                          progress=True)
+        path = run.predictions(model_id, split, level)
+        summary = predict(model_id, sel, path, model=model, on_model_change="restart", batch_size=batch_size,
+                          max_new_tokens=max_new_tokens, seed=run.seed, progress=True)
+        summary["degenerate"] = degenerate_outputs(read_predictions(path))
+        out[f"{split}_{level}"] = summary
+    return out
+
+
+def degenerate_models(summaries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``{model id: {"<split>_<level>": flag}}`` for the groups :func:`run_model` flagged (none: empty dict)."""
+    out: dict[str, dict[str, Any]] = {}
+    for model_id, groups_ in summaries.items():
+        flagged = {g: s["degenerate"] for g, s in groups_.items() if isinstance(s, dict) and s.get("degenerate")}
+        if flagged:
+            out[model_id] = flagged
     return out
 
 
@@ -100,6 +119,8 @@ def zero_shot(run: RunPaths) -> dict[str, Any]:
     manifest["architecture_check"] = {"id": TINY_ID, "note": "random-init tiny VLM: an untrained architecture check, "
                                       "not a result", "summary": run_model(run, TINY_ID, items, profile.max_eval_items,
                                                                           model_path=tiny)}
+    manifest["degenerate"] = degenerate_models({**{r["id"]: r["summary"] for r in manifest["run"]},
+                                                TINY_ID: manifest["architecture_check"]["summary"]})
     write_json_atomic(run.results / "predictions" / "zero_shot_manifest.json", manifest)
     return manifest
 
@@ -112,6 +133,7 @@ def finetune(run: RunPaths, recipe: str = "tiny_cpu.yaml") -> dict[str, Any]:
     profile = get_profile(run.profile)
     items = read_items(run.qa_items)
     entry["predict"] = run_model(run, entry["id"], items, profile.max_eval_items, model_path=Path(entry["path"]))
+    entry["degenerate"] = degenerate_models({entry["id"]: entry["predict"]})
     write_json_atomic(run.train / entry["id"] / "predict_summary.json", entry["predict"])
     return entry
 
@@ -223,9 +245,15 @@ STAGES = {"zero-shot": zero_shot, "finetune": finetune, "closed-set": closed_set
           "real-check": real_check, "paper-table": paper_table}
 
 
+def stage_lock_path(run: RunPaths, stage: str) -> Path:
+    """The lock one stage of one run holds while it runs (two `make all` on one run must not both write)."""
+    return run.results / "locks" / f"stage-{stage}.lock"
+
+
 def _cli(args: argparse.Namespace) -> int:
     run = RunPaths(args.source, args.profile, args.seed)
-    result = STAGES[args.stage](run)
+    with file_lock(stage_lock_path(run, args.stage), f"mammovqa stage {args.stage} of run {run.name}"):
+        result = STAGES[args.stage](run)
     print(json.dumps(result, indent=1, default=str)[:4000])
     return 0
 
