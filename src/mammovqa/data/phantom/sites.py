@@ -22,7 +22,8 @@ from scipy.ndimage import gaussian_filter
 class Site:
     index: int
     fov_mm: float  # field of view across the square image; sets pixel spacing
-    blur: float  # detector/processing blur, in pixels at 256 px (scaled with image size)
+    blur: float  # detector/processing blur, in pixels at 256 px (scaled with image size); halved in phantom v2,
+    # since v1's blur flattened the anatomy's power spectrum far below what real detectors do
     noise: float  # standard deviation of additive noise on the [0, 1] display scale
     quantum: float  # signal-dependent (Poisson-like) noise factor
     curve: str  # "gamma" or "sigmoid" grey-level curve
@@ -39,14 +40,14 @@ class Site:
 
 
 SITES: dict[int, Site] = {
-    0: Site(0, 240.0, 0.6, 0.010, 0.010, "gamma", 1.00, 1.00, 0.00),
-    1: Site(1, 230.0, 1.0, 0.018, 0.015, "gamma", 0.80, 0.95, 0.02),
-    2: Site(2, 250.0, 0.9, 0.014, 0.010, "gamma", 1.25, 1.05, 0.08),  # film-like: grey background
-    3: Site(3, 245.0, 0.4, 0.008, 0.012, "sigmoid", 1.00, 1.00, 0.00),
-    4: Site(4, 220.0, 1.3, 0.024, 0.020, "gamma", 1.10, 0.90, 0.03),  # external (DBT-like synthetic 2D)
-    5: Site(5, 260.0, 0.5, 0.010, 0.008, "gamma", 0.70, 1.00, 0.00),
-    6: Site(6, 235.0, 1.5, 0.030, 0.020, "gamma", 1.40, 1.10, 0.10),  # external (photographed film)
-    7: Site(7, 240.0, 0.7, 0.016, 0.014, "sigmoid", 1.20, 0.95, 0.01),
+    0: Site(0, 240.0, 0.3, 0.010, 0.010, "gamma", 1.00, 1.00, 0.00),
+    1: Site(1, 230.0, 0.5, 0.018, 0.015, "gamma", 0.80, 0.95, 0.02),
+    2: Site(2, 250.0, 0.45, 0.014, 0.010, "gamma", 1.25, 1.05, 0.08),  # film-like: grey background
+    3: Site(3, 245.0, 0.2, 0.008, 0.012, "sigmoid", 1.00, 1.00, 0.00),
+    4: Site(4, 220.0, 0.65, 0.024, 0.020, "gamma", 1.10, 0.90, 0.03),  # external (DBT-like synthetic 2D)
+    5: Site(5, 260.0, 0.25, 0.010, 0.008, "gamma", 0.70, 1.00, 0.00),
+    6: Site(6, 235.0, 0.75, 0.030, 0.020, "gamma", 1.40, 1.10, 0.10),  # external (photographed film)
+    7: Site(7, 240.0, 0.35, 0.016, 0.014, "sigmoid", 1.20, 0.95, 0.01),
 }
 
 
