@@ -167,3 +167,50 @@ def test_corpus_fact_scores():
     assert math.isclose(s["abnormality"]["f1"], 4 / 7)
     with pytest.raises(ValueError):
         clinical_error_rows(["a"], [])
+
+
+def _stage_inputs():
+    rng = random.Random(5)
+    refs, rows = [], []
+    for i in range(40):
+        side = rng.choice(("Left", "Right"))
+        finding = rng.choice(("No mass or calcification.", f"Spiculated mass in the {side.lower()} breast.",
+                              f"Calcifications in the {side.lower()} breast."))
+        text = f"ACR {rng.choice('ABCD')}. {finding} BI-RADS {rng.choice(('1', '2', '4', '5'))}."
+        refs.append(text)
+        rows.append({"id": f"r{i:02d}", "patient_id": f"p{i // 2}", "report": text})
+    gens = {"fine-tuned": refs[:20] + [""] * 20, "baseline: mode report": [refs[0]] * 40}
+    return gens, rows
+
+
+def test_stage_clinical_tables_and_figure():
+    from mammovqa.report.stage import (
+        clinical_error_table,
+        clinical_fact_table,
+        clinical_per_pair,
+        clinical_variables,
+        extractor_variables,
+    )
+    from mammovqa.viz.reports import clinical_errors_figure
+
+    gens, rows = _stage_inputs()
+    pairs = clinical_per_pair(gens, rows)
+    assert len(pairs) == 80 and set(pairs["system"]) == set(gens)
+    errors = clinical_error_table(pairs, {}, "test data", n_boot=200, seed=0)
+    ft = errors.set_index("system").loc["fine-tuned"]
+    assert ft["unanswerable"] == 20 and ft["wrong_birads"] == 20 and ft["n_reports"] == 40
+    assert ft["ci_low"] <= ft["errors_per_report"] <= ft["ci_high"]
+    direct = sum(sum(clinical_errors(g, r["report"])[k] for k in ERROR_TYPES) for g, r in zip(gens["fine-tuned"], rows))
+    assert math.isclose(ft["errors_per_report"], direct / 40)
+    facts = clinical_fact_table(pairs, "test data", n_boot=200, seed=0)
+    b = facts.set_index(["system", "fact"]).loc[("fine-tuned", "birads")]
+    assert (b["precision"], b["recall"]) == (1.0, 0.5)  # half right, half unstated
+    assert b["recall_ci_low"] < 0.5 < b["recall_ci_high"]
+    # the same seed gives the same intervals (deterministic outputs)
+    assert clinical_fact_table(pairs, "test data", n_boot=200, seed=0).equals(facts)
+    var = clinical_variables(errors, facts)
+    assert var["clin_wrong_birads"] == "20" and var["clin_fewest_errors_system"] in gens
+    ext = extractor_variables(CORPUS)
+    assert float(ext["extractor_abnormality_acc"]) >= 95.0 and extractor_variables(None) == {}
+    fig = clinical_errors_figure(errors)
+    assert len(fig.axes[0].patches) == len(ERROR_TYPES) * 2

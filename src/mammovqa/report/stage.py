@@ -21,7 +21,12 @@ Outputs (``RunPaths``):
     results/<run>/train/<recipe>/                        checkpoints, final/, log_history.csv
     results/<run>/tables/report_metrics.{csv,md}        metrics + 95% CIs, published AMRG rows beside them
     results/<run>/tables/report_comparisons.{csv,md}    paired model-minus-baseline differences
-    figures/<run>/report_metrics.{png,pdf}, birads_confusion.{png,pdf}, report_training_curve.{png,pdf}
+    results/<run>/tables/report_clinical_errors.{csv,md}  clinical errors per system next to BLEU/ROUGE-L/METEOR/
+                                                         CIDEr (``eval.clinical``), errors per report with a CI
+    results/<run>/tables/report_clinical_facts.{csv,md}  per-fact precision/recall/F1 with patient-clustered CIs
+    results/<run>/reports/clinical_per_pair.csv          every pair's clinical errors and per-fact tp/fp/fn
+    figures/<run>/report_metrics.{png,pdf}, birads_confusion.{png,pdf}, report_training_curve.{png,pdf},
+                  report_clinical_errors.{png,pdf}
     results/<run>/vars/report.json                      manuscript variables ``report_*``
 """
 
@@ -42,7 +47,7 @@ from ..data.records import Record
 from ..errors import MammoVQAError
 from ..io import read_jsonl, write_json_atomic
 from ..outputs import data_note, write_table, write_variables
-from ..paths import PAPER_DIR, RunPaths, safe_name
+from ..paths import PAPER_DIR, ROOT, RunPaths, safe_name
 from ..train.recipe import load_recipe
 from .train import (
     generations_current,
@@ -86,6 +91,8 @@ PROFILE_CAPS: dict[str, ReportCaps] = {
 }
 
 MODEL_SYSTEM = "fine-tuned"
+#: The extractor's hand-written phrasing corpus; its per-fact accuracy is quoted by the manuscript.
+CLINICAL_CORPUS = ROOT / "tests" / "data" / "clinical_corpus.yaml"
 BASELINE_NAMES = {"mode report": "baseline: mode report", "nearest neighbour": "baseline: nearest neighbour",
                   "majority BI-RADS": "baseline: majority BI-RADS"}
 PUBLISHED_SYSTEM = "AMRG (published)"
@@ -267,6 +274,122 @@ def per_pair_frame(scores: dict[str, Any]) -> pd.DataFrame:
     return pd.concat([sc.per_pair.assign(system=name) for name, sc in scores.items()], ignore_index=True)
 
 
+# ----------------------------------------------------------------------------------------------- clinical errors
+
+#: Text metrics copied beside the clinical errors, so one table shows wording and clinical truth together.
+WORDING_METRICS = ("bleu_4", "rouge_l", "meteor", "cider")
+
+
+def clinical_per_pair(generations: dict[str, Sequence[str]], rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Every pair's clinical errors (``eval.clinical.clinical_error_rows``) for every system, tagged by system."""
+    from ..eval.clinical import clinical_error_rows
+
+    refs, ids, patients = [r["report"] for r in rows], [r["id"] for r in rows], [r["patient_id"] for r in rows]
+    frames = [pd.DataFrame(clinical_error_rows(list(texts), refs, ids, patients)).assign(system=system)
+              for system, texts in generations.items()]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _patient_sums(pairs: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """(patients, len(columns)) sums: the resampling unit of the clustered bootstrap is the patient."""
+    return pairs.groupby(pairs["patient_id"].astype(str), sort=True)[list(columns)].sum().to_numpy(float)
+
+
+def _ratio_ci(rows: np.ndarray, n_boot: int, seed: int, num: Sequence[int], den: Sequence[int]) -> tuple[float, ...]:
+    """Estimate and percentile CI of sum(rows[num]) / sum(rows[den]) with ``stats.bootstrap.cluster_bootstrap``."""
+    from ..stats.bootstrap import cluster_bootstrap
+
+    def stat(s: np.ndarray) -> np.ndarray:
+        d = s[:, list(den)].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(d > 0, s[:, list(num)].sum(axis=1) / np.where(d > 0, d, 1), np.nan)
+
+    if rows.shape[0] == 0:
+        return float("nan"), float("nan"), float("nan")
+    res = cluster_bootstrap(rows, stat, n_boot=n_boot, seed=seed)
+    return res.estimate, res.ci_low, res.ci_high
+
+
+def clinical_error_table(pairs: pd.DataFrame, scores: dict[str, Any], label: str, n_boot: int,
+                         seed: int) -> pd.DataFrame:
+    """One row per system: BLEU-4/ROUGE-L/METEOR/CIDEr beside the clinical error counts of ``eval.clinical``.
+
+    ``errors_per_report`` (all five error types summed, per report) has a patient-clustered 95% CI; the counts
+    are totals over the test reports; ``birads_distance_mean`` is over pairs where both state a category.
+    """
+    from ..eval.clinical import ERROR_TYPES
+
+    out = []
+    for system, g in pairs.groupby("system", sort=False):
+        g = g.assign(total_errors=g[list(ERROR_TYPES)].sum(axis=1), one=1.0)
+        est, lo, hi = _ratio_ci(_patient_sums(g, ["total_errors", "one"]), n_boot, seed, [0], [1])
+        corpus = scores[system].corpus if system in scores else {}
+        dist = pd.to_numeric(g["birads_distance"], errors="coerce")
+        out.append({"system": system, "data_source": label, "n_reports": len(g),
+                    **{k: corpus.get(k, np.nan) for k in WORDING_METRICS},
+                    **{k: int(g[k].sum()) for k in ERROR_TYPES},
+                    "birads_distance_mean": float(dist.mean()) if dist.notna().any() else np.nan,
+                    "unanswerable": int(g["unanswerable"].sum()),
+                    "errors_per_report": est, "ci_low": lo, "ci_high": hi})
+    return pd.DataFrame(out)
+
+
+def clinical_fact_table(pairs: pd.DataFrame, label: str, n_boot: int, seed: int) -> pd.DataFrame:
+    """Per system and fact: micro precision, recall and F1 over the test reports, each with a patient-clustered
+    95% CI from the one clustered bootstrap of ``stats/`` (same seed, so the three share their resamples)."""
+    from ..eval.clinical import FACTS
+
+    out = []
+    for system, g in pairs.groupby("system", sort=False):
+        for fact in FACTS:
+            cols = [f"{fact}_tp", f"{fact}_fp", f"{fact}_fn"]
+            rows = _patient_sums(g, cols)
+            row: dict[str, Any] = {"system": system, "data_source": label, "fact": fact,
+                                   **{c.rsplit("_", 1)[1]: int(g[c].sum()) for c in cols}}
+            # tp appears twice in the F1 denominator: 2tp / (2tp + fp + fn)
+            for name, num, den in (("precision", [0], [0, 1]), ("recall", [0], [0, 2]), ("f1", [0, 0], [0, 0, 1, 2])):
+                est, lo, hi = _ratio_ci(rows, n_boot, seed, num, den)
+                row.update({name: est, f"{name}_ci_low": lo, f"{name}_ci_high": hi})
+            out.append(row)
+    return pd.DataFrame(out)
+
+
+def clinical_variables(errors: pd.DataFrame, facts: pd.DataFrame) -> dict[str, str]:
+    """Manuscript variables ``report_clin_*`` of the fine-tuned model and the retrieval baseline."""
+    from ..eval.clinical import ERROR_TYPES
+
+    e = errors.set_index("system")
+    f = facts.set_index(["system", "fact"])
+    nn = BASELINE_NAMES["nearest neighbour"]
+    out: dict[str, str] = {}
+    if MODEL_SYSTEM in e.index:
+        m = e.loc[MODEL_SYSTEM]
+        out["clin_errors_per_report"] = _f(float(m["errors_per_report"]), 2)
+        out["clin_errors_per_report_ci"] = f"{_f(float(m['ci_low']), 2)}-{_f(float(m['ci_high']), 2)}"
+        out.update({f"clin_{k}": f"{int(m[k]):,}" for k in ERROR_TYPES})
+        for fact in ("abnormality", "birads", "density", "laterality"):
+            if (MODEL_SYSTEM, fact) in f.index:
+                out[f"clin_{fact}_f1"] = _f(float(f.loc[(MODEL_SYSTEM, fact), "f1"]))
+    if nn in e.index:
+        out["clin_retrieval_errors_per_report"] = _f(float(e.loc[nn, "errors_per_report"]), 2)
+    best = e["errors_per_report"].idxmin() if e["errors_per_report"].notna().any() else None
+    out["clin_fewest_errors_system"] = str(best) if best is not None else "n/a"
+    return out
+
+
+def extractor_variables(corpus: Path | None) -> dict[str, str]:
+    """Per-fact accuracy of the extractor on the hand-written phrasing corpus (``tests/data/``), when present."""
+    from ..eval.clinical import FACTS, corpus_accuracy
+
+    if corpus is None or not Path(corpus).exists():
+        return {}
+    res = corpus_accuracy(corpus)
+    out = {f"extractor_{k}_acc": _f(100 * v, 1) for k, v in res["accuracy"].items() if k in FACTS}
+    out["extractor_corpus_n"] = f"{res['n']:,}"
+    out["extractor_misses"] = f"{len(res['misses']):,}"
+    return out
+
+
 # ----------------------------------------------------------------------------------------------- figures
 
 
@@ -278,10 +401,15 @@ def birads_confusion(per_pair: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_figures(run: RunPaths, table: pd.DataFrame, per_pair: pd.DataFrame, log_csv: Path | None,
-                  publish: Callable[..., Any] | None = None) -> dict[str, Path]:
+                  publish: Callable[..., Any] | None = None, clinical: pd.DataFrame | None = None) -> dict[str, Path]:
     """The stage's figures from the data it wrote (the notebook calls this with ``viz.publish`` to show them)."""
     from ..viz import save_figure
-    from ..viz.reports import confusion_matrix_figure, metrics_table_figure, training_curve_figure
+    from ..viz.reports import (
+        clinical_errors_figure,
+        confusion_matrix_figure,
+        metrics_table_figure,
+        training_curve_figure,
+    )
 
     save = publish or save_figure
     note = data_note(run.source)
@@ -293,6 +421,9 @@ def write_figures(run: RunPaths, table: pd.DataFrame, per_pair: pd.DataFrame, lo
     if log_csv is not None and Path(log_csv).exists():
         out["report_training_curve"] = save(training_curve_figure(pd.read_csv(log_csv)),
                                             run.figures / "report_training_curve", note=note)[0]
+    if clinical is not None and len(clinical):
+        out["report_clinical_errors"] = save(clinical_errors_figure(clinical), run.figures / "report_clinical_errors",
+                                             note=note)[0]
     return out
 
 
@@ -401,17 +532,25 @@ def run_report_stage(run: RunPaths, recipe_file: str | Path = "report_tiny_cpu.y
     comparisons = compare_with_baselines(scores[MODEL_SYSTEM], {k: v for k, v in scores.items() if k != MODEL_SYSTEM},
                                          n_boot=caps.n_boot, seed=run.seed)
     per_pair = per_pair_frame(scores)
+    clinical_pairs = clinical_per_pair(gens, test_rows)
+    clinical = clinical_error_table(clinical_pairs, scores, label, caps.n_boot, run.seed)
+    clinical_facts = clinical_fact_table(clinical_pairs, label, caps.n_boot, run.seed)
     score_seconds = time.perf_counter() - t0
 
     note = data_note(run.source)
     write_table(table, run.tables / "report_metrics", float_digits=3, note=note)
     write_table(comparisons, run.tables / "report_comparisons", float_digits=3, note=note)
+    write_table(clinical, run.tables / "report_clinical_errors", float_digits=3, note=note)
+    write_table(clinical_facts, run.tables / "report_clinical_facts", float_digits=3, note=note)
     per_pair.to_csv(run.reports / "per_pair.csv", index=False, lineterminator="\n")
+    clinical_pairs.to_csv(run.reports / "clinical_per_pair.csv", index=False, lineterminator="\n")
     log_csv = out_dir / "log_history.csv"
-    figures = write_figures(run, table, per_pair, log_csv)
+    figures = write_figures(run, table, per_pair, log_csv, clinical=clinical)
     meteor_impl = scores[MODEL_SYSTEM].implementations["meteor"]
     variables = stage_variables(table, comparisons, scores, len(train_rows), float(summary["train_seconds"]),
                                 meteor_impl)
+    variables.update(clinical_variables(clinical, clinical_facts))
+    variables.update(extractor_variables(CLINICAL_CORPUS))
     write_variables(run, "report", variables)
     result = {
         "run": run.name, "recipe": recipe.name, "recipe_file": recipe.source, "base_model": str(base),

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.parse import BIRADS_CATEGORIES
+from .style import MARKERS, fig_size, series_style
 
 PUBLISHED_AMRG: dict[str, float] = {"ROUGE-L": 0.5691, "METEOR": 0.6152, "CIDEr": 0.5818, "BI-RADS accuracy": 0.5582}
 PUBLISHED_SOURCE = "AMRG paper (real DMID, published)"
@@ -75,50 +76,71 @@ def confusion_matrix_figure(mat: pd.DataFrame, title: str = "BI-RADS: reference 
     return fig
 
 
+def _scale_groups(metrics: Sequence[str], values: Mapping[str, float]) -> list[list[str]]:
+    """Metrics split by scale: those bounded by 1 (ROUGE, METEOR, accuracies) and the unbounded rest (CIDEr,
+    up to 10), so a CIDEr of 1.3 never squeezes the [0, 1] metrics onto a quarter of one axis."""
+    unit = [m for m in metrics if m != "CIDEr" and values.get(m, 0.0) <= 1.0]
+    other = [m for m in metrics if m not in unit]
+    return [g for g in (unit, other) if g]
+
+
 def metrics_bar_figure(results: pd.DataFrame, metrics: Sequence[str] = tuple(PUBLISHED_AMRG),
                        published: Mapping[str, float] | None = PUBLISHED_AMRG,
                        title: str = "Report generation metrics") -> plt.Figure:
-    """Grouped bars per metric: each system of ``results`` plus the published AMRG values.
+    """Grouped bars per metric: each system of ``results`` plus the published AMRG values (hatched).
 
     ``results`` has columns ``system``, ``metric`` (display names as in ``ReportScores.table``), ``value``
     and ``source`` (e.g. "phantom" or "real DMID"); legend entries read "system (source)". Optional ``ci_low``
-    / ``ci_high`` columns draw error bars.
+    / ``ci_high`` columns draw error bars. Metrics on different scales get their own axes; values are marked
+    on the bar tops (a score of 0 is a marker on the axis) and listed in the table, not printed on the bars.
     """
     df = results[results["metric"].isin(metrics)].copy()
     df["label"] = df["system"].astype(str) + " (" + df["source"].astype(str) + ")"
     labels = list(dict.fromkeys(df["label"]))
     if published:
         labels.append(PUBLISHED_SOURCE)
+    peak = {m: float(np.nanmax([*df.loc[df["metric"] == m, "value"].astype(float), (published or {}).get(m, 0.0),
+                               *df.loc[df["metric"] == m].get("ci_high", pd.Series(dtype=float)).astype(float), 0.0]))
+            for m in metrics}
+    groups = _scale_groups(metrics, peak)
+    fig, axes = plt.subplots(1, len(groups), figsize=fig_size(1.4 + 1.3 * len(metrics) + 2.2, 3.6), squeeze=False,
+                             layout="constrained", gridspec_kw={"width_ratios": [len(g) for g in groups]})
+    for ax, group in zip(axes[0], groups):
+        _metric_bars(ax, df, group, labels, published)
+        ax.set_ylim(0, 1.0 if max(peak[m] for m in group) <= 1.0 else 1.1 * max(peak[m] for m in group))
+        ax.set_ylabel("score (0-1)" if group[0] != "CIDEr" and max(peak[m] for m in group) <= 1 else "score")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    keep = [(h, n) for h, n in zip(handles, names) if not n.startswith("_")]
+    fig.legend([h for h, _ in keep], [n for _, n in keep], fontsize=7, loc="outside lower center", ncol=2)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _metric_bars(ax, df: pd.DataFrame, metrics: Sequence[str], labels: Sequence[str],
+                 published: Mapping[str, float] | None) -> None:
     n = max(len(labels), 1)
     width = 0.8 / n
     x = np.arange(len(metrics))
-    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(metrics), 3.2))
-    colors = plt.get_cmap("tab10")
     for k, label in enumerate(labels):
+        err = None
         if label == PUBLISHED_SOURCE:
-            vals = [published.get(m, np.nan) if published else np.nan for m in metrics]
-            err = None
-            style = {"color": "white", "edgecolor": "black", "hatch": "///"}
+            vals = np.array([published.get(m, np.nan) if published else np.nan for m in metrics], dtype=float)
+            style = {"color": "white", "edgecolor": "black", "hatch": "///", "linewidth": 0.6}
+            mstyle = {"color": "white", "marker": "D"}
         else:
             sub = df[df["label"] == label].set_index("metric")
-            vals = [float(sub.loc[m, "value"]) if m in sub.index else np.nan for m in metrics]
-            err = None
+            vals = np.array([float(sub.loc[m, "value"]) if m in sub.index else np.nan for m in metrics], dtype=float)
             if {"ci_low", "ci_high"} <= set(sub.columns):
                 lo = [vals[i] - float(sub.loc[m, "ci_low"]) if m in sub.index else 0 for i, m in enumerate(metrics)]
                 hi = [float(sub.loc[m, "ci_high"]) - vals[i] if m in sub.index else 0 for i, m in enumerate(metrics)]
                 # a corpus statistic (BLEU, METEOR) may lie outside the CI of the pair mean: no negative whisker
                 err = np.clip(np.nan_to_num(np.array([lo, hi], dtype=float)), 0, None)
-            style = {"color": colors(k % 10)}
-        bars = ax.bar(x + (k - (n - 1) / 2) * width, vals, width, label=label, yerr=err, capsize=2, **style)
-        for b, v in zip(bars, vals):
-            if np.isfinite(v):
-                ax.text(b.get_x() + b.get_width() / 2, v, f"{v:.2f}", ha="center", va="bottom", fontsize=6)
+            style = series_style(k)
+            mstyle = {"color": style["color"], "marker": MARKERS[k % len(MARKERS)]}
+        xs = x + (k - (n - 1) / 2) * width
+        ax.bar(xs, vals, width, label=label, yerr=err, capsize=2, error_kw={"elinewidth": 0.7}, **style)
+        ax.plot(xs, vals, ls="", ms=3.5, markeredgecolor="#222222", markeredgewidth=0.4, zorder=4, **mstyle)
     ax.set_xticks(x, list(metrics))
-    ax.set_ylabel("score")
-    ax.set_title(title)
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    return fig
 
 
 def metrics_table_figure(table: pd.DataFrame, keys: Sequence[str], published_system: str,
@@ -142,3 +164,40 @@ def training_curve_figure(log: pd.DataFrame, title: str = "Report fine-tuning") 
     from .results import training_curves
 
     return training_curves(log, title, ylabel="token cross-entropy", log_scale=False)
+
+
+#: Display names of ``eval.clinical.ERROR_TYPES`` (kept here so the figure does not import the extractor).
+CLINICAL_ERROR_LABELS: dict[str, str] = {"missed_finding": "missed finding", "false_finding": "false finding",
+                                         "wrong_laterality": "wrong laterality", "wrong_density": "wrong density",
+                                         "wrong_birads": "wrong BI-RADS"}
+
+
+def clinical_errors_figure(errors: pd.DataFrame, title: str = "Clinical errors of generated reports") -> plt.Figure:
+    """Clinical errors by type per system, per 100 test reports (the report stage's ``report_clinical_errors``).
+
+    Per 100 reports rather than raw counts so that runs with different test sizes read alike; the legend names
+    each system's mean errors per report with its patient-clustered 95% CI, and the title names the data source
+    (phantom reports carry no clinical meaning).
+    """
+    types = [t for t in CLINICAL_ERROR_LABELS if t in errors.columns]
+    fig, ax = plt.subplots(figsize=(7.2, 3.6))
+    n = max(len(errors), 1)
+    width = 0.8 / n
+    x = np.arange(len(types))
+    for k, (_, row) in enumerate(errors.iterrows()):
+        per100 = np.array([100.0 * float(row[t]) / max(float(row["n_reports"]), 1.0) for t in types])
+        label = (f"{row['system']} ({float(row['errors_per_report']):.2f}/report, "
+                 f"95% CI {float(row['ci_low']):.2f}-{float(row['ci_high']):.2f})")
+        style = series_style(k)
+        xs = x + (k - (n - 1) / 2) * width
+        ax.bar(xs, per100, width, label=label, **style)
+        ax.plot(xs, per100, ls="", ms=3.5, marker=MARKERS[k % len(MARKERS)], color=style["color"],
+                markeredgecolor="#222222", markeredgewidth=0.4, zorder=4)
+    ax.set_xticks(x, [CLINICAL_ERROR_LABELS[t] for t in types])
+    ax.set_ylabel("errors per 100 reports")
+    source = ", ".join(sorted(set(errors["data_source"].astype(str)))) if "data_source" in errors else ""
+    ax.set_title(f"{title}" + (f" ({source})" if source else ""), fontsize=10)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0, -0.14), ncol=1)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
