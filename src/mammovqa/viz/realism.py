@@ -11,10 +11,11 @@ from ..data.realism import FIT_BAND, Measured
 from .style import SERIES_COLOURS
 
 
-def plot_realism(measured: Sequence[Measured], n_patches: int = 4) -> plt.Figure:
+def plot_realism(measured: Sequence[Measured], n_patches: int = 4, hide_patches_of: Sequence[str] = ()) -> plt.Figure:
     """Three rows: spectra (log-log, fit band shaded) and histograms per source, then patches of each source.
 
     Every source gets one colour; thin lines are single images, the thick line is the median over images.
+    ``hide_patches_of``: sources whose pixels may not be shown (datasets whose terms forbid redistribution).
     """
     sources = list(dict.fromkeys(m.source for m in measured))
     colours = {s: SERIES_COLOURS[i % len(SERIES_COLOURS)] for i, s in enumerate(sources)}
@@ -37,7 +38,8 @@ def plot_realism(measured: Sequence[Measured], n_patches: int = 4) -> plt.Figure
     ax_spec.legend(fontsize=7, loc="lower left")
     ax_hist.set(xlabel="breast intensity (rescaled to [0, 1])", ylabel="density", title="Intensity histogram")
     ax_hist.legend(fontsize=7, loc="upper right")
-    with_patch = {s: [m for m in measured if m.source == s and m.patch is not None][:n_patches] for s in sources}
+    with_patch = {s: [m for m in measured if m.source == s and m.patch is not None][:n_patches]
+                  for s in sources if s not in hide_patches_of}
     ncol = max(1, sum(len(v) for v in with_patch.values()))
     axes = np.atleast_1d(bottom.subplots(1, ncol))
     i = 0

@@ -141,8 +141,8 @@ def render_anatomy(g: Geometry, fg: float, rng: np.random.Generator) -> Anatomy:
     dx, dy = g.a - xx, yy - g.cy
     radial = np.hypot(dx, dy)
     across = np.arctan2(dy, dx + 1e-3) * (0.45 * s)
-    ducts = _warp(power_law_field(s, 2.9, rng, stretch=3.0), radial, across)
-    texture = power_law_field(s, 2.9, rng)
+    ducts = _warp(power_law_field(s, 3.2, rng, stretch=3.0), radial, across)
+    texture = power_law_field(s, 3.2, rng)
     prior = np.exp(-(((xx - 0.40 * g.a) / (0.60 * g.a)) ** 2 + ((yy - g.cy) / (0.80 * g.b)) ** 2))
     field = 0.55 * ducts + 0.45 * texture + 1.3 * prior
     tissue = breast & ~pectoral & (thickness > 0.05)
@@ -151,7 +151,7 @@ def render_anatomy(g: Geometry, fg: float, rng: np.random.Generator) -> Anatomy:
         gland = 1.0 / (1.0 + np.exp(-(field - thr) / 0.30))
     else:
         gland = np.zeros_like(field)
-    fine = power_law_field(s, 2.6, rng)
+    fine = power_law_field(s, 2.9, rng)
     ligaments = np.exp(-(power_law_field(s, 3.2, rng) / 0.06) ** 2) * (1.0 - gland) * np.clip((r - 0.45) / 0.3, 0, 1)
     skin = np.exp(-(((1.0 - r) / 0.012) ** 2)) * (r < 1.0)
     att = (FAT + (GLAND - FAT) * gland + (0.03 + 0.04 * fg) * fine * gland + 0.015 * fine * (1.0 - gland)
