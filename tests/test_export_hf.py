@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,25 +12,11 @@ from PIL import Image
 
 from mammovqa.export.common import terms_of
 from mammovqa.export.hf import export_hf, row_item
-from mammovqa.paths import MANIFEST_DIR, RunPaths
+from mammovqa.paths import RunPaths
 from mammovqa.qa.items import item_prompt, read_items
+from test_export_helpers import build_phantom_root
 
 datasets = pytest.importorskip("datasets", reason="datasets is pinned in requirements.lock; run make venv")
-
-
-def build_phantom_root(tmp: Path) -> Path:
-    """A scratch root (manifest links) holding a phantom smoke run built by the real CLI."""
-    root = tmp / "root"
-    (root / "data_manifest").mkdir(parents=True)
-    for entry in MANIFEST_DIR.iterdir():
-        if entry.name != "local.yaml":
-            (root / "data_manifest" / entry.name).symlink_to(entry)
-    cmd = [sys.executable, "-m", "mammovqa.cli", "data", "build", "--source", "phantom", "--profile", "smoke",
-           "--workers", "1"]
-    proc = subprocess.run(cmd, env=dict(os.environ, MAMMOVQA_ROOT=str(root)), capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +72,7 @@ def test_card_has_yaml_header_and_terms(root: Path, tmp_path: Path) -> None:
 def test_restricted_dataset_gets_keys_not_pixels(root: Path, tmp_path: Path) -> None:
     assert not terms_of("VinDr-Mammo-breast").redistributable
     assert not terms_of("EMBED").redistributable and not terms_of("RSNA").redistributable
-    assert terms_of("Phantom-CBIS-breast").redistributable and terms_of("BMCD").redistributable
+    assert terms_of("Phantom-CBIS-breast").redistributable
     run = RunPaths("phantom", "smoke", 0, root)
     lines = run.qa_items.read_text().splitlines()
     rows = [json.loads(x) for x in lines]

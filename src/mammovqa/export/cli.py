@@ -23,6 +23,24 @@ def cmd_hf(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from .harness_import import import_harness
+
+    summary = import_harness(args.format, args.files, args.model, args.source, args.profile, seed=args.seed,
+                             harness_version=args.harness_version)
+    for key, w in summary["written"].items():
+        line = f"{key}: {w['answers']} answers -> {w['file']}"
+        if w["missing"]:
+            line += f"; {w['missing']} items have no answer (scored wrong), e.g. {w['missing_ids']}"
+        if w["random_fill"]:
+            line += (f"; {w['random_fill']} rows VLMEvalKit filled in at random (marked; its random option is "
+                     "ignored, the raw prediction is matched)")
+        print(line)
+    print(f"score with: mammovqa score {' '.join(w['file'] for w in summary['written'].values())} "
+          f"--items data/{summary['run']}/qa/items.jsonl --matcher strict")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     ex = subparsers.add_parser("export", help="the run's items for other harnesses: hf, lmms-eval, vlmevalkit",
                                description="Export a built run's QA items (same ids, prompts, option orders) as a "
@@ -32,3 +50,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _run_args(hf)
     hf.add_argument("--out", required=True, help="output folder")
     hf.set_defaults(func=cmd_hf)
+
+    im = subparsers.add_parser(
+        "import-predictions", help="lmms-eval / VLMEvalKit outputs -> our prediction files (scored our way)",
+        description="Map a harness's answers back to item ids and write results/<run>/predictions/<model>/"
+        "<split>_<level>.jsonl with provenance (harness, version, file checksums). Unknown or duplicate ids, "
+        "another benchmark's rows or mismatched options are errors naming file, line and id.")
+    im.add_argument("--format", required=True, choices=("lmms-eval", "vlmevalkit"))
+    im.add_argument("files", nargs="+", help="lmms-eval <date>_samples_<task>.jsonl file(s) (--log_samples), "
+                    "or VLMEvalKit <model>_<dataset>.xlsx / .tsv")
+    im.add_argument("--model", required=True, help="model name the predictions are filed under")
+    _run_args(im)
+    im.add_argument("--harness-version", help="harness version for the provenance (default: read from the "
+                    "lmms-eval results JSON next to the samples, or the installed vlmeval)")
+    im.set_defaults(func=cmd_import)

@@ -157,11 +157,11 @@ def dataset_card(run: RunPaths, splits: dict[str, list[QAItem]], terms: dict[str
     lines += ["## Splits", "", "| split | items | files |", "|---|---|---|"]
     lines += [f"| {s} | {len(g)} | {len(files[s])} |" for s, g in splits.items()]
     lines += ["", "## Source datasets and image terms", "",
-              "| dataset | images in this copy | access / licence | link |", "|---|---|---|---|"]
+              "| dataset | images in this copy | access / licence | terms | link |", "|---|---|---|---|---|"]
     for name, t in sorted(by_source.items()):
         shown = "yes" if t.redistributable else ("no: `image_keys` name the image in your own build "
                                                  "(`data/<run>/<key>`)")
-        lines.append(f"| {name} | {shown} | {t.access} | {t.link} |")
+        lines.append(f"| {name} | {shown} | {t.access} | {t.terms_source or t.access} | {t.link} |")
     withheld = sorted(n for n, t in by_source.items() if not t.redistributable)
     if withheld:
         lines += ["", f"Images of {', '.join(withheld)} are not included because their terms forbid "

@@ -1,0 +1,218 @@
+"""``mammovqa import-predictions``: answers from lmms-eval or VLMEvalKit back into our prediction files.
+
+Why: a researcher who ran a model through a harness must get the numbers our own predict path would give for
+the same answers. So the harness's *raw* output (never its own extracted letter or score) is written as a
+prediction for our item id, with the prompt rebuilt from our item, and ``mammovqa score`` / the notebooks /
+the statistics read it like any other prediction file.
+
+Mapping back to item ids:
+
+* lmms-eval ``--log_samples`` JSONL (``<date>_samples_<task>.jsonl``): each line's ``doc`` is the exported
+  document (``doc.id`` is our item id, ``doc.benchmark == "mammovqa"``, ``doc.run`` the run name);
+  the answer is ``filtered_resps[0]`` (the first if it is a list).
+* VLMEvalKit prediction or result file (``<model>_<dataset>.xlsx`` / ``..._result.xlsx`` or ``.tsv``): the
+  ``item_id`` column our table carries (VLMEvalKit keeps the table's columns), the answer is ``prediction``.
+  A row whose ``log`` says VLMEvalKit filled in a random option (its judge failed) is marked
+  ``harness_random_fill``; the random option is never used: our matcher reads the raw ``prediction``.
+
+Bad input is an error naming the file, line and id, never a silent mix: lines of another benchmark or run,
+unknown ids, an id answered twice, options that differ from the item's (another option order = another
+question). Items with no answer are reported and scored wrong by the scorer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError
+from ..io import provenance, sha256_file
+from ..paths import ROOT
+from ..predictions import PredictionWriter
+from ..qa.items import LETTERS, QAItem, item_prompt
+from .common import run_items
+
+FORMATS = ("lmms-eval", "vlmevalkit")
+BENCHMARK = "mammovqa"
+RANDOM_FILL = re.compile(r"randomly generate", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class HarnessAnswer:
+    """One answer as the harness logged it, with where it came from (for error messages)."""
+
+    id: str
+    output: str | None
+    file: Path
+    line: int
+    options: tuple[str, ...] | None = None
+    random_fill: bool = False
+
+
+# ---------------------------------------------------------------- lmms-eval
+
+
+def _first_text(resps: Any) -> str | None:
+    """``filtered_resps`` is ``["text"]`` (take_first filter) or ``[["text", ...]]``; None when empty."""
+    while isinstance(resps, list):
+        if not resps:
+            return None
+        resps = resps[0]
+    return None if resps is None else str(resps)
+
+
+def read_lmms_eval(path: Path, run_name: str) -> list[HarnessAnswer]:
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise DataError(path, n, f"not JSON ({exc.msg}); expected an lmms-eval --log_samples line") from None
+            doc = obj.get("doc") if isinstance(obj, dict) else None
+            if not isinstance(doc, dict) or doc.get("benchmark") != BENCHMARK or "id" not in doc:
+                task = obj.get("task_name") or obj.get("doc_id") if isinstance(obj, dict) else None
+                raise DataError(path, n, f"not a MammoVQA sample (doc lacks benchmark='mammovqa' and id; {task!r}); "
+                                "import only the samples files of the tasks `mammovqa export lmms-eval` wrote")
+            if doc.get("run") != run_name:
+                raise DataError(path, n, f"id {doc['id']}: sample of run {doc.get('run')!r}, not of {run_name!r}; "
+                                "pass the --source/--profile/--seed the task folder was exported from")
+            opts = tuple(doc["options"]) if isinstance(doc.get("options"), list) else None
+            out.append(HarnessAnswer(str(doc["id"]), _first_text(obj.get("filtered_resps", obj.get("resps"))),
+                                     path, n, opts))
+    return out
+
+
+def lmms_eval_version(path: Path) -> str:
+    """lmms-eval writes ``<date>_results.json`` (with ``lmms_eval_version``) next to ``<date>_samples_<task>.jsonl``."""
+    date = path.name.split("_samples_")[0]
+    for cand in sorted(path.parent.glob(f"{date}_results*.json")):
+        try:
+            return str(json.loads(cand.read_text(encoding="utf-8")).get("lmms_eval_version") or "unknown")
+        except (json.JSONDecodeError, OSError):
+            continue
+    return "unknown"
+
+
+# ---------------------------------------------------------------- VLMEvalKit
+
+
+def _read_table(path: Path) -> Any:
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx":
+        return pd.read_excel(path, dtype=str, keep_default_na=False)
+    if suffix in (".tsv", ".csv"):
+        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+    raise DataError(path, None, "VLMEvalKit predictions are .xlsx or .tsv (the <model>_<dataset>.xlsx file)")
+
+
+def read_vlmevalkit(path: Path, run_name: str) -> list[HarnessAnswer]:
+    df = _read_table(path)
+    cols = {str(c).lower(): c for c in df.columns}
+    need = [c for c in ("item_id", "prediction") if c not in cols]
+    if need:
+        raise DataError(path, 1, f"no column {need} (header: {list(df.columns)}); VLMEvalKit keeps the table's "
+                        "columns, so use the prediction file of a table written by `mammovqa export vlmevalkit`")
+    if "benchmark" in cols and "run" in cols:
+        bad = df[(df[cols["benchmark"]] != BENCHMARK) | (df[cols["run"]] != run_name)]
+        if len(bad):
+            i = int(bad.index[0])
+            raise DataError(path, i + 2, f"id {bad.iloc[0][cols['item_id']]}: row of "
+                            f"{bad.iloc[0][cols['benchmark']]}/{bad.iloc[0][cols['run']]}, not {BENCHMARK}/{run_name}")
+    letters = [c for c in LETTERS if c in df.columns]
+    out = []
+    log_col = cols.get("log")
+    for i, row in enumerate(df.itertuples(index=False), start=2):  # line 1 is the header
+        rec = dict(zip(df.columns, row, strict=True))
+        opts = tuple(str(rec[c]) for c in letters if str(rec[c]) != "")
+        pred = rec[cols["prediction"]]
+        out.append(HarnessAnswer(str(rec[cols["item_id"]]), None if pred is None else str(pred), path, i,
+                                 opts or None, bool(log_col and RANDOM_FILL.search(str(rec[log_col])))))
+    return out
+
+
+def vlmevalkit_version() -> str:
+    """VLMEvalKit writes no version into its prediction files; record the installed one if any."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("vlmeval")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed here)"
+
+
+# ---------------------------------------------------------------- checks and writing
+
+
+def check_answers(answers: Iterable[HarnessAnswer], items: Sequence[QAItem]) -> dict[str, HarnessAnswer]:
+    """id -> answer; raises on unknown ids, duplicates and options that differ from the item's."""
+    by_id = {it.id: it for it in items}
+    seen: dict[str, HarnessAnswer] = {}
+    for a in answers:
+        it = by_id.get(a.id)
+        if it is None:
+            raise DataError(a.file, a.line, f"id {a.id} is not an item of this run; was the file made from "
+                            "another export (source/profile/seed) of MammoVQA?")
+        if a.id in seen:
+            first = seen[a.id]
+            raise DataError(a.file, a.line, f"id {a.id} answered twice (first at {first.file}:{first.line}); "
+                            "import each harness run once")
+        if a.options is not None and list(a.options) != list(it.options):
+            raise DataError(a.file, a.line, f"id {a.id}: options {list(a.options)} differ from the item's "
+                            f"{it.options} (a different option order is a different question)")
+        seen[a.id] = a
+    return seen
+
+
+def import_harness(fmt: str, files: Sequence[str | Path], model: str, source: str, profile: str, seed: int = 0,
+                   root: Path = ROOT, harness_version: str | None = None) -> dict[str, Any]:
+    """Write one prediction file per (split, level) answered; returns what was written and what is missing."""
+    if fmt not in FORMATS:
+        raise DataError(None, None, f"unknown format {fmt!r} ({', '.join(FORMATS)})")
+    run, items = run_items(source, profile, seed, root)
+    paths = [Path(f) for f in files]
+    for p in paths:
+        if not p.exists():
+            raise DataError(p, None, "harness output file not found")
+    reader = read_lmms_eval if fmt == "lmms-eval" else read_vlmevalkit
+    answers = check_answers((a for p in paths for a in reader(p, run.name)), items)
+    if not answers:
+        raise DataError(paths[0], None, "no answers in the file(s)")
+    version = harness_version or (lmms_eval_version(paths[0]) if fmt == "lmms-eval" else vlmevalkit_version())
+    groups = sorted({(it.split, it.level) for it in items if it.id in answers})
+    written: dict[str, Any] = {}
+    from ..models.predict import items_checksum
+
+    for split, level in groups:
+        group = [it for it in items if it.split == split and it.level == level]
+        out = run.predictions(model, split, level)
+        prov = provenance(seed=seed, model_id=model, data_checksum=items_checksum(group), backend="harness",
+                          harness=fmt, harness_version=version, split=split, level=level,
+                          harness_files=[{"file": p.name, "sha256": sha256_file(p)} for p in paths])
+        out.unlink(missing_ok=True)  # an import replaces the whole file: never a mix of two runs
+        missing = []
+        with PredictionWriter(out, prov) as w:
+            for it in group:
+                a = answers.get(it.id)
+                if a is None:
+                    missing.append(it.id)
+                    continue
+                extra = {"harness_line": f"{a.file.name}:{a.line}"}
+                if a.random_fill:
+                    extra["harness_random_fill"] = True
+                w.write(id=it.id, model=model, prompt=item_prompt(it), options=it.options, output=a.output,
+                        latency_s=None, error=None if a.output is not None else "harness logged no response",
+                        **extra)
+        written[f"{split}_{level}"] = {"file": str(out), "answers": len(group) - len(missing),
+                                       "missing": len(missing), "missing_ids": missing[:5],
+                                       "random_fill": sum(1 for it in group if it.id in answers
+                                                          and answers[it.id].random_fill)}
+    return {"run": run.name, "model": model, "harness": fmt, "harness_version": version, "written": written}
