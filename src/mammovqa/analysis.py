@@ -205,3 +205,86 @@ def with_exam_topics(scored: pd.DataFrame) -> pd.DataFrame:
     exam = out["level"] == "exam"
     out.loc[exam, "topic"] = out.loc[exam, "topic"] + " (exam)"
     return out
+
+
+# ------------------------------------------------------------------ significance (stage 5), from the analysis plan
+
+
+SIGNIFICANCE_COLUMNS = ("model", "topic", "n", "n_clusters", "estimate", "ci_low", "ci_high", "no_information",
+                        "uniform_guess", "margin", "p_superiority", "p_superiority_holm", "p_tost_holm", "verdict")
+
+
+def significance_display(tests: pd.DataFrame) -> pd.DataFrame:
+    """The manuscript's significance table: testable confirmatory rows, percent, the interval next to its
+    estimate with the number of clusters it resampled. Everything else stays in the supplementary CSV."""
+    t = tests[(tests["family"] == "confirmatory") & tests["estimate"].notna()]
+
+    def ci(r) -> str:
+        return f"{100 * r.estimate:.1f} [{100 * r.ci_low:.1f}, {100 * r.ci_high:.1f}]"
+
+    return pd.DataFrame({
+        "model": t["model"], "topic": t["topic"], "n (clusters)": [f"{n} ({c})" for n, c in zip(t["n"], t["n_clusters"])],
+        "weighted acc. [95% CI]": [ci(r) for r in t.itertuples()],
+        "no-information": (100 * t["no_information"]).round(1), "uniform guess": (100 * t["uniform_guess"]).round(1),
+        "margin": (100 * t["margin"]).round(1), "p (Holm)": t["p_superiority_holm"].map(lambda p: f"{p:.3g}"),
+        "verdict": t["verdict"]}).reset_index(drop=True)
+
+
+def with_families(scored: pd.DataFrame, plan) -> pd.DataFrame:
+    """The scored table with the plan's resampling key (dataset family + patient id) and each model's family
+    ("confirmatory": trained and zero-shot models; "descriptive": baselines and the untrained check)."""
+    from .stats.weighted import PATIENT_KEY, add_patient_key
+
+    out = add_patient_key(scored) if plan.cluster_column == PATIENT_KEY else scored.copy()
+    out["family"] = out["model"].map(lambda m: plan.family(category(m)))
+    return out
+
+
+def significance_tests(scored: pd.DataFrame, plan, seed: int) -> pd.DataFrame:
+    """Every model x topic test of the plan, with the family and resampling unit the plan names."""
+    from .stats.random_guess import test_against_random
+
+    return test_against_random(with_families(scored, plan), by=("model", "topic"), cluster=plan.cluster_column,
+                               n_boot=plan.n_boot, seed=int(seed), alpha=plan.alpha, ci=plan.interval,
+                               level=plan.level, margin_relative=plan.margin_relative,
+                               margin_minimum=plan.margin_minimum, margin=plan.margin_absolute,
+                               degenerate_at=plan.degenerate_share)
+
+
+def significance_counts(tests: pd.DataFrame) -> dict[str, int]:
+    """Verdict counts of the confirmatory family (what the Results sentence may claim) and of the rest."""
+    conf = tests[tests["family"] == "confirmatory"]
+    v = conf["verdict"].astype(str)
+    testable = ~v.str.startswith("not testable")
+    return {
+        "n_confirmatory": int(testable.sum()),
+        "n_descriptive": int(((tests["family"] == "descriptive")
+                              & ~tests["verdict"].astype(str).str.startswith("not testable")).sum()),
+        "n_not_testable": int(tests["verdict"].astype(str).str.startswith("not testable").sum()),
+        "n_degenerate": int(tests["verdict"].astype(str).str.startswith("degenerate").sum()),
+        "n_degenerate_confirmatory": int(v.str.startswith("degenerate").sum()),
+        "n_above": int(v.isin(["above no-information", "above no-information, within margin"]).sum()),
+        "n_below": int(v.isin(["below no-information", "below no-information, within margin"]).sum()),
+        "n_equivalent": int((v == "equivalent to no-information").sum()),
+        "n_uncorrected_only": int(v.str.endswith("before correction only").sum()),
+        "n_inconclusive": int((v == "inconclusive").sum()),
+    }
+
+
+def significance_results_text(counts: dict[str, int], alpha: float) -> str:
+    """The Results sentence, built from the counts (no claim the counts do not support)."""
+    n = counts["n_confirmatory"]
+    if n == 0:
+        return ("No trained or zero-shot model x topic pair was testable in this run, so no claim about "
+                "performance above the no-information level is made.")
+    parts = [f"{counts['n_above']} were above the no-information level after Holm correction",
+             f"{counts['n_below']} below it", f"{counts['n_equivalent']} equivalent to it within the margin",
+             f"{counts['n_degenerate_confirmatory']} degenerate (one answer to nearly every item)"]
+    text = f"Of {n} confirmatory model-topic pairs, " + ", ".join(parts[:-1]) + f" and {parts[-1]}"
+    extra = []
+    if counts["n_uncorrected_only"]:
+        extra.append(f"{counts['n_uncorrected_only']} differed from it at level {alpha:g} only before correction")
+    if counts["n_inconclusive"]:
+        extra.append(f"{counts['n_inconclusive']} were inconclusive: their intervals include the no-information "
+                     "level and reach beyond the equivalence margins")
+    return text + ("; " + "; ".join(extra) if extra else "") + "."

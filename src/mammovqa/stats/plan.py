@@ -40,10 +40,18 @@ class AnalysisPlan:
     descriptive: tuple[str, ...]
     degenerate_share: float
     source: str = ""
+    margin_absolute: float | None = None  # an override (notebook parameter), not part of the plan
 
     def margin_for(self, reference: float) -> float:
         """Equivalence margin of a topic whose no-information level is ``reference``."""
+        if self.margin_absolute is not None:
+            return float(self.margin_absolute)
         return max(self.margin_minimum, self.margin_relative * float(reference))
+
+    def overrides(self, plan: AnalysisPlan) -> dict[str, Any]:
+        """Values in which this plan differs from ``plan`` (the file), for the run's record."""
+        mine, theirs = self.to_dict(), plan.to_dict()
+        return {k: v for k, v in mine.items() if v != theirs[k]}
 
     def family(self, category: str) -> str:
         """'confirmatory' or 'descriptive' for a model category (``analysis.category``)."""
@@ -118,33 +126,52 @@ def _pct(x: float) -> str:
     return f"{100 * x:g}"
 
 
-def methods_text(plan: AnalysisPlan, n_clusters: int, n_confirmatory: int, n_descriptive: int,
-                 n_degenerate: int) -> str:
+def margin_words(plan: AnalysisPlan) -> str:
+    if plan.margin_absolute is not None:
+        return (f"a margin of {_pct(plan.margin_absolute)} points (an override of the plan's rule of "
+                f"{_pct(plan.margin_relative)}% of the no-information level)")
+    return (f"margins of {_pct(plan.margin_relative)}% of the no-information level (at least "
+            f"{_pct(plan.margin_minimum)} point)")
+
+
+def _unit(plan: AnalysisPlan) -> str:
+    patients = "patients (dataset family and patient id)"
+    return {"patient": patients, "patient_key": patients, "record_id": "images", "exam_id": "exams"}.get(
+        plan.cluster, f"clusters keyed by `{plan.cluster_column}`")
+
+
+def methods_text(plan: AnalysisPlan, n_clusters: tuple[int, int], n_confirmatory: int, n_descriptive: int,
+                 n_degenerate: int, overrides: dict[str, Any] | None = None) -> str:
     """The statistical Methods paragraph, from the parameters used and the run's counts.
 
     Every number in it is a parameter or a count of this run; the cluster unit, interval type, resample count,
     margin rule, families and correction are the ones passed in, so the text describes what ran.
     """
-    unit = {"patient": "patients (dataset family and patient id)", "record_id": "images",
-            "exam_id": "exams"}.get(plan.cluster, f"clusters keyed by `{plan.cluster_column}`")
-    return (
+    unit = _unit(plan)
+    span = (f" ({n_clusters[0]} to {n_clusters[1]} clusters per model and topic in this run)"
+            if max(n_clusters) else "")
+    sentences = [
         f"Questions that share an image, a patient or an exam are not independent, so every interval is a "
         f"{_pct(plan.level)}% {INTERVAL_WORDS[plan.interval]} cluster bootstrap interval over {plan.n_boot} "
-        f"resamples of {unit}, conditional on every gold class being present in a resample (at most "
-        f"{n_clusters} clusters per topic in this run). The reference is the no-information level, the highest "
-        f"expected weighted accuracy reachable without looking at the image (one over the number of gold classes "
-        f"present); the uniform random guess over the options is reported beside it. Superiority, inferiority and "
-        f"equivalence are read from the same bootstrap distribution as the interval: a model is above (below) the "
-        f"no-information level when its two-sided bootstrap p-value is below {plan.alpha:g} after correction, "
-        f"which without correction is the {_pct(plan.level)}% interval lying wholly above (below) it, and "
-        f"equivalent when two one-sided tests [@schuirmann1987tost] against margins of "
-        f"{_pct(plan.margin_relative)}% of the no-information level (at least {_pct(plan.margin_minimum)} "
-        f"point) reject. Holm's procedure [@holm1979] corrects each kind of test across the confirmatory family, "
-        f"the {n_confirmatory} pairs of a trained or zero-shot model and a topic; the {n_descriptive} pairs of "
-        f"weight-free baselines and the untrained architecture check are descriptive and uncorrected. "
+        f"resamples of {unit}, conditional on every gold class being present in a resample{span}.",
+        "The reference is the no-information level, the highest expected weighted accuracy reachable without "
+        "looking at the image (one over the number of gold classes present); the uniform random guess over the "
+        "options is reported beside it.",
+        f"Superiority, inferiority and equivalence are read from the same bootstrap distribution as the interval: "
+        f"a model is above (below) the no-information level when its two-sided bootstrap p-value is below "
+        f"{plan.alpha:g} after correction (without correction, exactly when the {_pct(1 - plan.alpha)}% "
+        f"percentile interval lies wholly above or below it), and equivalent to it when two one-sided tests "
+        f"[@schuirmann1987tost] against {margin_words(plan)} reject.",
+        f"Holm's procedure [@holm1979] corrects each kind of test across the confirmatory family, the "
+        f"{n_confirmatory} testable pairs of a trained or zero-shot model and a topic; the {n_descriptive} testable "
+        f"pairs of weight-free baselines and the untrained architecture check are descriptive and uncorrected.",
         f"{n_degenerate} pairs in which a model gave one answer to at least {_pct(plan.degenerate_share)}% of the "
-        f"items are reported as degenerate, not tested for equivalence. Paired comparisons between models use a "
-        f"patient-level paired bootstrap of the difference in weighted accuracy and a clustered McNemar test "
-        f"[@mcnemar1947] for absolute accuracy, Holm-corrected across topics. The parameters and their rationale "
-        f"were fixed in the project's analysis plan (docs/analysis-plan.md) before the run."
-    )
+        f"items are reported as degenerate and not tested.",
+        f"Paired comparisons between models use a paired cluster bootstrap of the difference in weighted accuracy "
+        f"over the same {unit} and a clustered McNemar test [@mcnemar1947] for absolute accuracy, Holm-corrected "
+        f"across topics.",
+        "The parameters and their rationale were fixed in the project's analysis plan (docs/analysis-plan.md) "
+        "before the run" + (f"; this run overrode {', '.join(sorted(k.replace('_', ' ') for k in overrides))}."
+                            if overrides else "."),
+    ]
+    return " ".join(sentences)
