@@ -26,13 +26,13 @@ def test_no_patch_in_an_empty_image() -> None:
     assert np.isnan(realism.image_beta(np.zeros((200, 200))))
 
 
-def _phantom_betas(size: int, n: int = 16) -> list[float]:
-    rng = np.random.default_rng(7)
+def _phantom_betas(size: int, n: int = 40) -> list[float]:
+    rng = np.random.default_rng(0)
     out = []
     for i in range(n):
         density, fg = sample_density(rng)
         breast = sample_breast(rng, "Left" if i % 2 else "Right", density, fg, False)
-        pixels = render_image(size, breast, "MLO" if i % 3 else "CC", i % 8, 0, ("t", i)).pixels
+        pixels = render_image(size, breast, "MLO" if i % 3 else "CC", i % 8, 0, ("x", i)).pixels
         out.append(realism.measure(pixels, "phantom", str(i), size).beta)
     return out
 
