@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from fixtures_sources import make_mias
 from mammovqa.config import get_profile, load_datasets
+from mammovqa.data.imaging import synthetic_mammogram
 from mammovqa.data.phantom.generate import generate
 from mammovqa.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from mammovqa.paths import MANIFEST_DIR, portable_path, resolve
 
 
 def _tiny_phantom() -> tuple:
@@ -60,3 +68,32 @@ def test_phantom_images_readable_by_group_and_others_under_022(tmp_path: Path) -
         os.umask(old)
     modes = {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "p").rglob("*.png")}
     assert modes == {0o644}
+
+
+def test_prepared_records_store_no_machine_paths(tmp_path: Path) -> None:
+    """Records, parts and summaries name source files by dataset (``{MIAS}/...``) and outputs by repository path."""
+    mias = make_mias(tmp_path / "downloads" / "mias")
+    for i, p in enumerate(sorted((mias / "all-mias").glob("*.pgm"))):
+        arr, _ = synthetic_mammogram((1024, 1024), laterality="L", seed=i, bits=8)
+        Image.fromarray(arr.astype(np.uint8)).save(p)
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "data_manifest").symlink_to(MANIFEST_DIR)
+    out = root / "data" / "prepared" / "MIAS"
+    env = {**os.environ, "MAMMOVQA_ROOT": str(root)}
+    proc = subprocess.run([sys.executable, "-m", "mammovqa.cli", "data", "prepare", "MIAS", str(mias), "--out",
+                           str(out), "--size", "32"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    written = [out / "records.jsonl", out / "summary" / "records.json", *sorted((out / "parts").glob("*.json"))]
+    for f in written:
+        assert str(tmp_path) not in f.read_text(encoding="utf-8"), f  # no machine path anywhere
+    assert str(tmp_path) not in proc.stdout
+    rows = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    finding = next(r for r in rows if r["kind"] == "finding")
+    assert finding["source_image"].startswith("{MIAS}/all-mias/mdb") and finding["extra"]["label_file"] == \
+        "{MIAS}/Info.txt"
+    assert resolve(finding["source_image"], roots={"MIAS": mias}).is_file()
+    assert all(resolve(r["image"], root=root).is_file() for r in rows)
+    assert portable_path(mias / "Info.txt", {"MIAS": mias}) == "{MIAS}/Info.txt"
+    with pytest.raises(KeyError, match="MIAS"):
+        resolve("{MIAS}/Info.txt", roots={})

@@ -8,8 +8,11 @@ A *run* is one (source, profile, seed) combination; its name keys every output f
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT: Path = Path(os.environ.get("MAMMOVQA_ROOT", Path(__file__).resolve().parents[2])).resolve()
 MANIFEST_DIR: Path = ROOT / "data_manifest"
@@ -127,6 +130,68 @@ def relative_to_root(path: Path | str, root: Path = ROOT) -> str:
         return p.as_posix()
 
 
-def resolve(path: str | Path, root: Path = ROOT) -> Path:
+_DATASET_REF = re.compile(r"^\{([A-Za-z0-9][A-Za-z0-9_.-]*)\}(?:/(.*))?$")
+
+
+def portable_path(path: Path | str, roots: Mapping[str, Path | str] | None = None, root: Path = ROOT) -> str:
+    """A path as stored in shared outputs: relative to the repository, or ``{DATASET}/rel`` under a dataset's
+    folder (``roots``: dataset name -> local folder, as in data_manifest/local.yaml), else unchanged.
+
+    Why: records, manifests and provenance travel between machines and into papers; a path such as
+    ``/home/alice/data/vindr/images/x.dicom`` leaks a user name and resolves nowhere else, while
+    ``{VinDr-Mammo}/images/x.dicom`` names the dataset and resolves wherever local.yaml says it lives.
+    """
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    by_depth = sorted(((Path(v), k) for k, v in (roots or {}).items()), key=lambda t: -len(str(t[0])))
+    for base, name in [*by_depth, (root, None)]:  # a dataset folder inside the repository keeps its name
+        for b in {base, base.resolve()}:
+            try:
+                rel = p.relative_to(b).as_posix()
+            except ValueError:
+                continue
+            if name is None:
+                return rel
+            return f"{{{name}}}" + (f"/{rel}" if rel not in ("", ".") else "")
+    return p.as_posix()
+
+
+def portable(obj: Any, roots: Mapping[str, Path | str] | None = None, root: Path = ROOT) -> Any:
+    """``obj`` (JSON-like) with every absolute path string under the repository or a dataset folder made portable."""
+    if isinstance(obj, str):
+        return portable_path(obj, roots, root) if obj.startswith("/") else obj
+    if isinstance(obj, dict):
+        return {k: portable(v, roots, root) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [portable(v, roots, root) for v in obj]
+    return obj
+
+
+def dataset_roots() -> dict[str, Path]:
+    """Dataset folders from data_manifest/local.yaml (empty when there is none): resolves ``{DATASET}/...``."""
+    if not LOCAL_CONFIG.exists():
+        return {}
+    from .config import load_yaml
+
+    raw = (load_yaml(LOCAL_CONFIG) or {}).get("datasets") or {}
+    out = {}
+    for name, folder in raw.items() if isinstance(raw, dict) else ():
+        if folder:
+            q = Path(str(folder)).expanduser()
+            out[str(name)] = q if q.is_absolute() else ROOT / q
+    return out
+
+
+def resolve(path: str | Path, root: Path = ROOT, roots: Mapping[str, Path | str] | None = None) -> Path:
+    """The local file of a stored path: repository-relative, ``{DATASET}/rel`` (via ``roots`` or local.yaml), or
+    absolute. An unknown dataset raises ``KeyError`` naming it, so a missing local.yaml entry is not silent."""
+    m = _DATASET_REF.match(str(path))
+    if m:
+        known = dict(roots) if roots is not None else dataset_roots()
+        key = next((k for k in known if k.lower() == m.group(1).lower()), None)
+        if key is None:
+            raise KeyError(f"{path}: dataset {m.group(1)!r} has no folder in data_manifest/local.yaml")
+        return Path(known[key]) / (m.group(2) or "")
     p = Path(path)
     return p if p.is_absolute() else root / p

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import DataError, MammoVQAError
 from ..io import dumps, write_bytes_atomic, write_json_atomic, write_jsonl_atomic
-from ..paths import relative_to_root
+from ..paths import dataset_roots, portable, relative_to_root
 from .records import Record
 
 PREP_VERSION = 1  # part in the output hash: bump when the image processing changes
@@ -197,7 +197,8 @@ def _image_path(out_dir: Path, key: str) -> Path:
     return out_dir / "images" / key[:2] / f"{key}.png"
 
 
-def process_unit(unit: Unit, out_dir: Path, size: int, seed: int) -> dict[str, Any]:
+def process_unit(unit: Unit, out_dir: Path, size: int, seed: int,
+                 roots: dict[str, Path] | None = None) -> dict[str, Any]:
     """Decode once, write every output PNG of the unit, then its part file. Raises DataError on bad input."""
     from .imaging import SourceImage, png_bytes
 
@@ -250,7 +251,7 @@ def process_unit(unit: Unit, out_dir: Path, size: int, seed: int) -> dict[str, A
         result["normals"][c["rid"]] = {"image": relative_to_root(path), "box": nbox}
     for path, data in writes:
         write_bytes_atomic(path, data)
-    write_json_atomic(_part_path(out_dir, unit, size, seed), result)
+    write_json_atomic(_part_path(out_dir, unit, size, seed), portable(result, roots or {}))
     return result
 
 
@@ -280,11 +281,12 @@ def _load_part(out_dir: Path, unit: Unit, size: int, seed: int) -> dict[str, Any
     return res if all(resolve(i).exists() for i in images if i) else None
 
 
-def _work(args: tuple[Unit, Path, int, int]) -> tuple[str, dict[str, Any] | None, tuple[str, str] | None]:
+def _work(args: tuple[Unit, Path, int, int, dict[str, Path]]
+          ) -> tuple[str, dict[str, Any] | None, tuple[str, str] | None]:
     """(uid, result, None) or (uid, None, (kind, message)): a bad image costs itself and its crops only."""
-    unit, out_dir, size, seed = args
+    unit, out_dir, size, seed, roots = args
     try:
-        return unit.uid, process_unit(unit, out_dir, size, seed), None
+        return unit.uid, process_unit(unit, out_dir, size, seed, roots), None
     except DataError as exc:
         return unit.uid, None, (getattr(exc, "kind", "bad_input"), str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad image must not stop the run
@@ -335,12 +337,16 @@ def _rows_for(rec: Record, results: dict[tuple[str, int | None], dict[str, Any]]
 
 
 def prepare_dataset(records: Iterable[Record], out_dir: Path, size: int, seed: int, workers: int = 1,
-                    shard: tuple[int, int] | None = None, progress: bool = True) -> dict[str, Any]:
+                    shard: tuple[int, int] | None = None, progress: bool = True,
+                    roots: dict[str, Path] | None = None) -> dict[str, Any]:
     """Prepare every image and crop of ``records`` under ``out_dir``; returns (and writes) the run summary.
 
     Bad inputs are reported on stderr with their file (and row), counted in the summary, and skipped.
+    Source paths in the files written are portable (``{DATASET}/rel`` under a folder of ``roots``, default
+    data_manifest/local.yaml; repository-relative otherwise), never the machine's absolute paths.
     """
     out_dir = Path(out_dir)
+    roots = dataset_roots() if roots is None else roots
     records = list(records)
     units = build_units(records)
     keys = list(units)
@@ -356,7 +362,7 @@ def prepare_dataset(records: Iterable[Record], out_dir: Path, size: int, seed: i
             results[k] = done
     errors: list[dict[str, Any]] = []
     by_uid = {units[k].uid: k for k in todo}
-    jobs = [(units[k], out_dir, size, seed) for k in todo]
+    jobs = [(units[k], out_dir, size, seed, roots) for k in todo]
     bar = _progress(len(jobs), progress)
     if workers > 1 and len(jobs) > 1:
         with mp.get_context("spawn").Pool(workers) as pool:
@@ -389,7 +395,7 @@ def prepare_dataset(records: Iterable[Record], out_dir: Path, size: int, seed: i
             counts["records_failed"] += 1
         rows += new
     name = "records.jsonl" if shard is None else f"records.shard-{shard[0]}-of-{shard[1]}.jsonl"
-    write_jsonl_atomic(out_dir / name, rows)
+    write_jsonl_atomic(out_dir / name, (portable(r, roots) for r in rows))
     summary = {
         "source_images": len(keys), "prepared": len(todo) - len(errors), "skipped_existing": len(keys) - len(todo),
         "failed": len(errors), "failed_by_kind": dict(sorted(Counter(e["kind"] for e in errors).items())),
@@ -401,7 +407,7 @@ def prepare_dataset(records: Iterable[Record], out_dir: Path, size: int, seed: i
         "masked_components": int(sum(r.get("masked_components", 0) for r in results.values())),
         "size": size, "seed": seed, "shard": list(shard) if shard else None, "records": relative_to_root(out_dir / name),
     }
-    write_text = dumps(summary)
+    write_text = dumps(portable(summary, roots))
     (out_dir / "summary").mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "summary" / (name.replace(".jsonl", ".json")), json.loads(write_text))
     return summary

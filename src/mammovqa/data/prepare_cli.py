@@ -32,9 +32,12 @@ def _prepare(args: argparse.Namespace) -> int:
     from .sources import get_reader
 
     reader = get_reader(args.dataset, Path(args.path))
+    from ..paths import dataset_roots, portable
+
+    roots = {**dataset_roots(), reader.name: Path(args.path).resolve()}  # this folder, named by its dataset
     summary = prepare_dataset(reader.records(), Path(args.out), size=args.size, seed=args.seed,
-                              workers=args.workers, shard=parse_shard(args.shard))
-    summary["reader"] = dict(getattr(reader, "summary", {}) or {})
+                              workers=args.workers, shard=parse_shard(args.shard), roots=roots)
+    summary["reader"] = portable(dict(getattr(reader, "summary", {}) or {}), roots)
     print(json.dumps({k: v for k, v in summary.items() if k != "errors"}, indent=1, default=str))
     return 0 if summary["failed"] == 0 or args.allow_failures else 3
 
