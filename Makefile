@@ -62,7 +62,7 @@ DATA_SRC  := $(wildcard src/mammovqa/data/phantom/*.py src/mammovqa/qa/*.py) src
              $(if $(filter real,$(SOURCE)),$(wildcard src/mammovqa/data/sources/*.py) src/mammovqa/data/prepare.py src/mammovqa/data/imaging.py src/mammovqa/data/dicom.py)
 MODEL_SRC := $(wildcard src/mammovqa/models/*.py) src/mammovqa/pipeline.py src/mammovqa/predictions.py
 TRAIN_SRC := $(wildcard src/mammovqa/train/*.py)
-EVAL_SRC  := $(wildcard src/mammovqa/eval/*.py) src/mammovqa/analysis.py src/mammovqa/outputs.py src/mammovqa/viz/__init__.py
+EVAL_SRC  := $(wildcard src/mammovqa/eval/*.py) src/mammovqa/analysis.py src/mammovqa/outputs.py src/mammovqa/viz/__init__.py src/mammovqa/viz/style.py src/mammovqa/viz/intervals.py
 ITEMS     := $(DATA)/qa/items.jsonl
 TINY      := models_local/tiny-vlm/config.json
 ZS_PRED   := $(RESULTS)/predictions/zero_shot_manifest.json
@@ -79,7 +79,7 @@ $(ITEMS): $(STAMP) $(MANIFEST) $(DATA_SRC)
 	$(PY) -m mammovqa.cli data build --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)$(if $(STRICT_LABELS), --strict-labels)
 
 stats: $(call NB,01_dataset_stats) ## stage 1: dataset statistics (Fig. 1a, 1e, label distributions, gallery)
-$(call NB,01_dataset_stats): notebooks/01_dataset_stats.ipynb $(ITEMS) src/mammovqa/qa/summary.py src/mammovqa/viz/dataset.py src/mammovqa/outputs.py
+$(call NB,01_dataset_stats): notebooks/01_dataset_stats.ipynb $(ITEMS) src/mammovqa/qa/summary.py src/mammovqa/viz/dataset.py src/mammovqa/viz/style.py src/mammovqa/outputs.py
 	$(call papermill,$<,$@)
 
 $(TINY): $(STAMP) src/mammovqa/models/tiny.py
@@ -120,7 +120,7 @@ $(REPORTS): $(ITEMS) $(TINY) $(wildcard src/mammovqa/report/*.py) src/mammovqa/e
 	$(PY) -m mammovqa.cli report stage --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
 
 reports: $(call NB,06_report_generation) ## stage 6: report generation (AMRG) metrics, baselines, examples
-$(call NB,06_report_generation): notebooks/06_report_generation.ipynb $(REPORTS) src/mammovqa/viz/reports.py
+$(call NB,06_report_generation): notebooks/06_report_generation.ipynb $(REPORTS) src/mammovqa/viz/reports.py src/mammovqa/viz/style.py
 	$(call papermill,$<,$@)
 
 NOTEBOOKS_OUT := $(foreach n,01_dataset_stats 02_zero_shot 03_finetune 04_external_validation 05_significance 06_report_generation,$(call NB,$(n)))

@@ -93,6 +93,6 @@ def test_reliability_figures(tmp_path):
         png, pdf = save_figure(fig, tmp_path / name)
         assert png.stat().st_size > 1000 and pdf.exists()
     # Fig. 3c shows exactly the table's numbers (first model in table order)
-    x, y = figs["abs_vs_w"].axes[0].collections[0].get_offsets().T
+    x, y = figs["abs_vs_w"].axes[0].lines[0].get_data()
     first = acc[acc["model"] == acc["model"].iloc[0]]
     assert np.allclose(x, 100 * first["accuracy"]) and np.allclose(y, 100 * first["weighted_accuracy"])

@@ -1,6 +1,6 @@
 """One plotting function per figure (``viz/<area>.py``), shared by notebooks and the paper.
 
-This module holds the shared style and the figure writer: PNG (for notebooks/HTML) and PDF (for print),
+The style (palette, model styles, size caps) is ``viz.style``; this module holds the figure writer: PNG (for notebooks/HTML) and PDF (for print),
 written atomically with fixed metadata so a re-run produces identical bytes.
 """
 
@@ -14,24 +14,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..io import atomic_path  # noqa: E402
+from .style import STYLE, apply, place_note  # noqa: E402
 
-STYLE = {
-    "figure.dpi": 110,
-    "savefig.dpi": 150,
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "svg.hashsalt": "mammovqa",
-}
-plt.rcParams.update(STYLE)
+apply()
+__all__ = ["STYLE", "finish_grid", "publish", "save_figure"]
 
 
 def save_figure(fig: plt.Figure, path_stem: str | Path, note: str | None = None) -> tuple[Path, Path]:
     """Write ``<stem>.png`` and ``<stem>.pdf``; ``note`` (e.g. the phantom-data label) is stamped in the corner."""
     stem = Path(path_stem)
-    if note:
-        fig.text(0.995, 0.005, note, ha="right", va="bottom", fontsize=7, color="#b03030", style="italic")
+    if note:  # below everything drawn, so it never overlaps a tick label
+        place_note(fig, note, fontsize=7, color="#b03030", style="italic")
     out = []
     for ext, meta in ((".png", {"Software": None}), (".pdf", {"CreationDate": None, "Producer": None, "Creator": None})):
         path = stem.with_suffix(ext)

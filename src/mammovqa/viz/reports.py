@@ -111,7 +111,9 @@ def metrics_bar_figure(results: pd.DataFrame, metrics: Sequence[str] = tuple(PUB
         ax.set_ylabel("score (0-1)" if group[0] != "CIDEr" and max(peak[m] for m in group) <= 1 else "score")
     handles, names = axes[0][0].get_legend_handles_labels()
     keep = [(h, n) for h, n in zip(handles, names) if not n.startswith("_")]
-    fig.legend([h for h, _ in keep], [n for _, n in keep], fontsize=7, loc="outside lower center", ncol=2)
+    # on the first panel (below it), so the legend belongs to an axes the layout engine makes room for
+    axes[0][0].legend([h for h, _ in keep], [n for _, n in keep], fontsize=7, loc="upper left",
+                      bbox_to_anchor=(0.0, -0.14), ncol=1)
     fig.suptitle(title, fontsize=10)
     return fig
 

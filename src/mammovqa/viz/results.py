@@ -9,53 +9,110 @@ import numpy as np
 import pandas as pd
 
 from . import finish_grid
+from .style import (
+    CATEGORY_COLOURS,
+    fig_size,
+    interval_handle,
+    model_styles,
+    not_run_bars,
+    not_run_handle,
+    random_guess_handle,
+    random_guess_lines,
+)
 
-CATEGORY_COLOURS = {"fine-tuned": "#1b7837", "closed-set": "#5aae61", "zero-shot": "#2166ac",
-                    "architecture check": "#92c5de", "baseline": "#bababa"}
+__all__ = ["CATEGORY_COLOURS", "accuracy_by_topic", "confusion_matrices", "disagreement_bars", "internal_vs_external",
+           "position_bias_plot", "training_curves"]
+CATEGORY_ORDER = ("fine-tuned", "closed-set", "zero-shot", "architecture check", "baseline")
+MIN_CURVE_POINTS = 3  # fewer logged points than this is not a curve: the figure says so
 
 
-def accuracy_by_topic(rows: pd.DataFrame, metric: str = "weighted_accuracy", title: str = "") -> plt.Figure:
-    """Grouped bars: one group per topic, one bar per model (coloured by category), random guess as a tick."""
+def _ordered_models(rows: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
+    """Models in category order, then by name; and each model's category ("baseline" when unknown)."""
+    cats = {m: str(c) for m, c in zip(rows["model"], rows.get("category", pd.Series(["baseline"] * len(rows))))}
+    rank = {c: i for i, c in enumerate(CATEGORY_ORDER)}
+    models = sorted(cats, key=lambda m: (rank.get(cats[m], len(rank)), m))
+    return models, cats
+
+
+def accuracy_by_topic(rows: pd.DataFrame, metric: str = "weighted_accuracy", title: str = "",
+                      intervals: pd.DataFrame | None = None, interval_label: str = "95% CI") -> plt.Figure:
+    """Grouped bars: one group per topic, one bar per model, the topic's random-guess level as a dashed line.
+
+    Each model keeps its style (category colour, own hatch; a marker on the bar top so a score of 0 is
+    visible); a model with no score for a topic gets a hatched grey stub ("not run / no score"), never a 0
+    bar. ``intervals`` (columns ``model``, ``topic``, ``ci_low``, ``ci_high``, fractions; see
+    ``viz.intervals.accuracy_intervals``) draws error bars labelled ``interval_label``.
+    """
     topics = list(dict.fromkeys(rows["topic"]))
-    models = list(dict.fromkeys(rows.sort_values(["category", "model"])["model"]))
-    width = 0.8 / max(len(models), 1)
-    fig, ax = plt.subplots(figsize=(max(7, 0.9 * len(topics) + 2), 3.8))
+    models, cats = _ordered_models(rows)
+    styles = model_styles(models, cats)
+    width = 0.84 / max(len(models), 1)
+    fig, ax = plt.subplots(figsize=fig_size(max(7.0, 0.11 * len(models) * len(topics) + 1.8), 4.6),
+                           layout="constrained")
     x = np.arange(len(topics))
-    shades: dict[str, int] = {}
+    ci = intervals.set_index(["model", "topic"]) if intervals is not None and len(intervals) else None
     for j, model in enumerate(models):
         sub = rows[rows["model"] == model].set_index("topic").reindex(topics)
-        cat = str(sub["category"].dropna().iloc[0]) if sub["category"].notna().any() else "baseline"
-        shade = shades[cat] = shades.get(cat, -1) + 1
-        colour = plt.matplotlib.colors.to_rgba(CATEGORY_COLOURS.get(cat, "#999999"), 1.0 - 0.15 * min(shade, 4))
-        ax.bar(x - 0.4 + (j + 0.5) * width, 100 * sub[metric].to_numpy(dtype=float), width, color=colour,
-               label=f"{model} ({cat})", edgecolor="white", linewidth=0.3)
+        vals = 100 * sub[metric].to_numpy(dtype=float)
+        xs = x - 0.42 + (j + 0.5) * width
+        have = np.isfinite(vals)
+        st = styles[model]
+        ax.bar(xs[have], vals[have], width, label=f"{model} ({st.category})", zorder=2, **st.bar())
+        ax.plot(xs[have], vals[have], ls="", ms=3.2, zorder=3, **st.point())
+        not_run_bars(ax, xs[~have], width)
+        if ci is not None:
+            _error_bars(ax, xs[have], vals[have], [ci.loc[(model, t)] if (model, t) in ci.index else None
+                                                  for t, h in zip(topics, have) if h])
     rg = rows.groupby("topic", sort=False)["random_guess"].mean().reindex(topics)
-    ax.scatter(x, 100 * rg.to_numpy(dtype=float), marker="_", s=600, color="black", zorder=5, label="random guess")
+    random_guess_lines(ax, x, 100 * rg.to_numpy(dtype=float))
     ax.set_xticks(x, topics, rotation=30, ha="right")
+    ax.set_xlim(-0.55, len(topics) - 0.45)
     ax.set_ylabel(f"{metric.replace('_', ' ')} (%)")
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=6, ncol=2, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_ylim(0, 104)
     ax.set_title(title)
-    fig.tight_layout()
+    extra = [random_guess_handle(), not_run_handle()] + ([interval_handle(interval_label)] if ci is not None else [])
+    fig.legend(handles=[*_bar_handles(ax), *extra], loc="outside lower center", ncol=min(4, len(models) + len(extra)),
+               fontsize=7)
     return fig
+
+
+def _bar_handles(ax) -> list:
+    """Legend handles of the model bars only (the marker lines carry no label)."""
+    return [h for h, lab in zip(*ax.get_legend_handles_labels()) if not lab.startswith("_")]
+
+
+def _error_bars(ax, xs: np.ndarray, vals: np.ndarray, cis: list) -> None:
+    lo = np.array([100 * float(c["ci_low"]) if c is not None else np.nan for c in cis])
+    hi = np.array([100 * float(c["ci_high"]) if c is not None else np.nan for c in cis])
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    if ok.any():  # an estimate may sit on a percentile bound: never a negative whisker
+        err = np.clip(np.array([vals[ok] - lo[ok], hi[ok] - vals[ok]]), 0, None)
+        ax.errorbar(xs[ok], vals[ok], yerr=err, fmt="none", ecolor="#111111", elinewidth=0.7, capsize=1.5, zorder=5)
 
 
 def training_curves(log: pd.DataFrame, title: str = "Training and validation loss",
                     ylabel: str = "cross-entropy (answer tokens)", log_scale: bool = True) -> plt.Figure:
-    """Train and validation loss per optimiser step (``train.vlm.write_log_history`` CSV); VQA and reports."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
-    tr = log.dropna(subset=["loss"])
-    ev = log.dropna(subset=["eval_loss"])
-    ax.plot(tr["step"], tr["loss"], label="train loss", color="#2166ac")
-    if len(ev):
-        ax.plot(ev["step"], ev["eval_loss"], "o-", label="validation loss", color="#b2182b")
+    """Train and validation loss at every logged optimiser step (``train.vlm.write_log_history`` CSV).
+
+    Every logged point is drawn with a marker; with fewer than :data:`MIN_CURVE_POINTS` logged points (smoke
+    runs) the title says there are too few steps for a curve, so a single dot is not read as a flat line.
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 3.4), layout="constrained")
+    tr = log.dropna(subset=["loss"]) if "loss" in log else log.iloc[:0]
+    ev = log.dropna(subset=["eval_loss"]) if "eval_loss" in log else log.iloc[:0]
+    ax.plot(tr["step"], tr["loss"], "o-", ms=2.5, lw=1.0, label=f"train loss ({len(tr)} logged)", color="#0072B2")
+    ax.plot(ev["step"], ev["eval_loss"], "s--", ms=3.5, lw=1.0, label=f"validation loss ({len(ev)} logged)",
+            color="#D55E00")
     ax.set_xlabel("optimiser step")
     ax.set_ylabel(ylabel)
-    if log_scale:
+    if log_scale and len(tr) + len(ev) and (pd.concat([tr["loss"], ev["eval_loss"]]) > 0).all():
         ax.set_yscale("log")
-    ax.legend(frameon=False)
-    ax.set_title(title)
-    fig.tight_layout()
+    steps = int(log["step"].max()) if len(log) and log["step"].notna().any() else 0
+    if max(len(tr), len(ev)) < MIN_CURVE_POINTS:
+        title = (f"{title}\ntoo few logged steps for a curve: {len(tr)} train, {len(ev)} validation point(s)"
+                 f" in {steps} step(s)")
+    ax.legend(loc="upper right", fontsize=7)
+    ax.set_title(title, fontsize=9)
     return fig
 
 
@@ -63,7 +120,7 @@ def confusion_matrices(scored: pd.DataFrame, topics: Sequence[str], ncol: int = 
     """Row-normalised gold x predicted matrices per topic ("no choice" as a column): prediction distributions."""
     topics = [t for t in topics if t in set(scored["topic"])]
     nrow = int(np.ceil(len(topics) / ncol)) or 1
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 3.0 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=fig_size(3.4 * ncol, 3.0 * nrow), squeeze=False)
     for ax, topic in zip(axes.flat, topics):
         sub = scored[scored["topic"] == topic]
         pred = sub["pred"].replace("", "(none)")
@@ -87,36 +144,73 @@ def confusion_matrices(scored: pd.DataFrame, topics: Sequence[str], ncol: int = 
     return finish_grid(fig, axes, len(topics), title)
 
 
+def _category_map(df: pd.DataFrame) -> dict[str, str] | None:
+    """Each model's category from the table's ``category`` column; None (a colour per model) when it has none."""
+    if "category" in df.columns:
+        return {str(m): str(c) for m, c in zip(df["model"], df["category"])}
+    return None
+
+
+def _styles_for(models, cats: dict[str, str] | None):
+    """Models in category order (then name) with their shared styles."""
+    rank = {c: i for i, c in enumerate(CATEGORY_ORDER)}
+    ordered = sorted(dict.fromkeys(models), key=lambda m: (rank.get((cats or {}).get(m, "baseline"), len(rank)), m))
+    return ordered, model_styles(ordered, cats)
+
+
+def _label(model: str, category: str) -> str:
+    return f"{model} ({category})" if category else model
+
+
 def internal_vs_external(rows: pd.DataFrame, metric: str = "weighted_accuracy", title: str = "") -> plt.Figure:
-    """Per model, internal (test) vs external accuracy on the topics both splits share (Fig. 3f)."""
+    """Internal (test) vs external accuracy, one point per model and shared topic (Fig. 3f).
+
+    Each model has its own colour-and-marker style; topics are not annotated (with several models per topic
+    the labels would pile up), the per-topic numbers are in the external-validation table.
+    """
     piv = rows.pivot_table(index=["model", "topic"], columns="split", values=metric).dropna()
-    fig, ax = plt.subplots(figsize=(4.4, 4.2))
-    for model, sub in piv.groupby(level=0):
-        ax.scatter(100 * sub["test"], 100 * sub["external"], label=model, s=22)
-        for (_, topic), r in sub.iterrows():
-            ax.annotate(topic[:10], (100 * r["test"], 100 * r["external"]), fontsize=5, alpha=0.7)
-    ax.plot([0, 100], [0, 100], color="grey", lw=0.8, ls="--")
+    fig, ax = plt.subplots(figsize=(5.6, 4.4), layout="constrained")
+    models, styles = _styles_for(piv.index.get_level_values(0), _category_map(rows))
+    for model in models:
+        sub = piv.loc[model]
+        ax.plot(100 * sub["test"], 100 * sub["external"], ls="", ms=5, alpha=0.9,
+                label=_label(model, styles[model].category), **styles[model].point())
+    ax.plot([0, 100], [0, 100], color="grey", lw=0.8, ls="--", label="external = internal")
     ax.set_xlabel(f"internal test {metric.replace('_', ' ')} (%)")
     ax.set_ylabel(f"external {metric.replace('_', ' ')} (%)")
-    ax.set_xlim(0, 100)
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=6, frameon=False)
-    ax.set_title(title)
-    fig.tight_layout()
+    ax.set(xlim=(0, 100), ylim=(0, 100), title=title)
+    ax.set_aspect("equal")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
 
 
+def _model_bars(ax, piv: pd.DataFrame, cats: dict[str, str]) -> None:
+    """Grouped bars of a (group x model) table, each model in its shared style; NaN cells as not-run stubs."""
+    models, styles = _styles_for(piv.columns, cats)
+    width = 0.84 / max(len(models), 1)
+    x = np.arange(len(piv.index))
+    for j, model in enumerate(models):
+        vals = piv[model].to_numpy(dtype=float)
+        xs = x - 0.42 + (j + 0.5) * width
+        have = np.isfinite(vals)
+        ax.bar(xs[have], vals[have], width, label=model, zorder=2, **styles[model].bar())
+        ax.plot(xs[have], vals[have], ls="", ms=3, zorder=3, **styles[model].point())
+        not_run_bars(ax, xs[~have], width, height=0.0)
+    ax.set_xticks(x, [str(i) for i in piv.index])
+
+
 def disagreement_bars(dis: pd.DataFrame, title: str = "Official vs strict matcher: decisions that differ") -> plt.Figure:
+    """Per topic and model, the share of items the official and strict matchers decide differently."""
     rows = dis[dis["topic"] != "all"]
-    piv = rows.pivot_table(index="topic", columns="model", values="differ", aggfunc="mean") * 100
-    fig, ax = plt.subplots(figsize=(7, 3.4))
-    piv.plot.bar(ax=ax, width=0.8)
+    piv = rows.pivot_table(index="topic", columns="model", values="differ", aggfunc="mean", sort=False) * 100
+    fig, ax = plt.subplots(figsize=fig_size(max(7.0, 0.09 * piv.size + 2), 3.8), layout="constrained")
+    _model_bars(ax, piv, _category_map(rows))
     ax.set_ylabel("% of items decided differently")
-    ax.set_xlabel("")
     ax.tick_params(axis="x", rotation=30)
-    ax.legend(fontsize=6, frameon=False)
+    for lab in ax.get_xticklabels():
+        lab.set_ha("right")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(title)
-    fig.tight_layout()
     return fig
 
 
@@ -125,15 +219,13 @@ def position_bias_plot(bias: pd.DataFrame, title: str = "Which letter is chosen 
     k = int(bias.groupby("n_options")["n_items"].sum().idxmax()) if len(bias) else 2
     sub = bias[bias["n_options"] == k]
     piv = sub.pivot_table(index="letter", columns="model", values="normalised")
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
-    piv.plot.bar(ax=ax, width=0.8)
-    gold = sub.groupby("letter")["gold_normalised"].mean()
+    fig, ax = plt.subplots(figsize=(6.2, 3.4), layout="constrained")
+    _model_bars(ax, piv, _category_map(sub))
+    gold = sub.groupby("letter")["gold_normalised"].mean().reindex(piv.index)
     ax.plot(range(len(gold)), gold.to_numpy(), "k_", markersize=18, label="gold answers")
-    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--", label="chance (1)")
     ax.set_xlabel(f"answer letter (items with {k} options, all rotations)")
     ax.set_ylabel("choice share x K")
-    ax.tick_params(axis="x", rotation=0)
-    ax.legend(fontsize=6, frameon=False)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(title)
-    fig.tight_layout()
     return fig
