@@ -36,6 +36,9 @@ def test_corpus_each_fact_at_least_95_percent():
     print({k: round(v, 3) for k, v in res["accuracy"].items()}, "n =", res["n"])
     assert res["n"] >= 60
     assert all(v >= 0.95 for v in res["accuracy"].values()), res["accuracy"]
+    hold = corpus_accuracy(CORPUS, split="holdout")  # written after tuning: reported, and not tuned on
+    assert hold["n"] >= 20 and hold["n"] + corpus_accuracy(CORPUS, split="tuning")["n"] == res["n"]
+    print("holdout", {k: round(v, 3) for k, v in hold["accuracy"].items()}, "n =", hold["n"])
 
 
 def test_corpus_is_well_formed_and_not_grammar_output():
@@ -212,5 +215,6 @@ def test_stage_clinical_tables_and_figure():
     assert var["clin_wrong_birads"] == "20" and var["clin_fewest_errors_system"] in gens
     ext = extractor_variables(CORPUS)
     assert float(ext["extractor_abnormality_acc"]) >= 95.0 and extractor_variables(None) == {}
+    assert ext["extractor_holdout_n"] == "25" and 0 < float(ext["extractor_holdout_min_acc"]) <= 100
     fig = clinical_errors_figure(errors)
     assert len(fig.axes[0].patches) == len(ERROR_TYPES) * 2

@@ -398,10 +398,14 @@ def _expected(entry: Mapping[str, Any]) -> dict[str, Any]:
             "abnormality": set(exp.get("abnormality") or [])}
 
 
-def corpus_accuracy(path: str | Path) -> dict[str, Any]:
+def corpus_accuracy(path: str | Path, split: str | None = None) -> dict[str, Any]:
     """Per-fact accuracy of :func:`extract_facts` on a hand-written corpus (YAML list of ``text`` + ``expect``),
-    and every miss (id, fact, expected, got), so the manuscript can state both."""
-    entries = load_yaml(path)["entries"]
+    and every miss (id, fact, expected, got), so the manuscript can state both.
+
+    ``split="holdout"`` scores only the entries written after the rules were tuned (``split: holdout``),
+    ``split="tuning"`` the others; None scores all.
+    """
+    entries = [e for e in load_yaml(path)["entries"] if split is None or e.get("split", "tuning") == split]
     hits = dict.fromkeys(FACTS, 0)
     misses = []
     for e in entries:

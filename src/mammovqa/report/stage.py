@@ -387,6 +387,10 @@ def extractor_variables(corpus: Path | None) -> dict[str, str]:
     out = {f"extractor_{k}_acc": _f(100 * v, 1) for k, v in res["accuracy"].items() if k in FACTS}
     out["extractor_corpus_n"] = f"{res['n']:,}"
     out["extractor_misses"] = f"{len(res['misses']):,}"
+    hold = corpus_accuracy(corpus, split="holdout")
+    if hold["n"]:
+        out["extractor_holdout_n"] = f"{hold['n']:,}"
+        out["extractor_holdout_min_acc"] = _f(100 * min(hold["accuracy"].values()), 1)
     return out
 
 
