@@ -20,7 +20,10 @@ class Record:
     record_id: str  # unique within the run, e.g. "Phantom-CBIS-breast/000012"
     dataset: str  # sub-dataset name (datasets.yaml official_name), e.g. "CBIS-DDSM-breast"
     kind: Kind
-    images: list[str]  # image path(s): prepared files (relative to repo root) or source files for raw readers
+    # image path(s): prepared files (relative to repo root) or source files for raw readers. Files written for
+    # others (records.jsonl, manifests) store source paths portably, ``{DATASET}/rel`` (paths.portable_path);
+    # paths.resolve turns either form back into a local file.
+    images: list[str]
     labels: dict[str, list[str]]  # official topic key -> unified option strings
     patient_id: str
     exam_id: str | None = None
