@@ -213,8 +213,12 @@ def test_stage_clinical_tables_and_figure():
     assert clinical_fact_table(pairs, "test data", n_boot=200, seed=0).equals(facts)
     var = clinical_variables(errors, facts)
     assert var["clin_wrong_birads"] == "20" and var["clin_fewest_errors_system"] in gens
+    from mammovqa.report.stage import CLINICAL_CORPUS
+
+    assert CLINICAL_CORPUS.resolve() == CORPUS.resolve()
     ext = extractor_variables(CORPUS)
-    assert float(ext["extractor_abnormality_acc"]) >= 95.0 and extractor_variables(None) == {}
+    assert set(extractor_variables(None)) == set(ext)
+    assert float(ext["extractor_abnormality_acc"]) >= 95.0 and set(extractor_variables(None).values()) == {"n/a"}
     assert ext["extractor_holdout_n"] == "25" and 0 < float(ext["extractor_holdout_min_acc"]) <= 100
     fig = clinical_errors_figure(errors)
     assert len(fig.axes[0].patches) == len(ERROR_TYPES) * 2

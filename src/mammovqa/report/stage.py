@@ -47,7 +47,7 @@ from ..data.records import Record
 from ..errors import MammoVQAError
 from ..io import read_jsonl, write_json_atomic
 from ..outputs import data_note, write_table, write_variables
-from ..paths import PAPER_DIR, ROOT, RunPaths, safe_name
+from ..paths import PAPER_DIR, RunPaths, safe_name
 from ..train.recipe import load_recipe
 from .train import (
     generations_current,
@@ -91,8 +91,9 @@ PROFILE_CAPS: dict[str, ReportCaps] = {
 }
 
 MODEL_SYSTEM = "fine-tuned"
-#: The extractor's hand-written phrasing corpus; its per-fact accuracy is quoted by the manuscript.
-CLINICAL_CORPUS = ROOT / "tests" / "data" / "clinical_corpus.yaml"
+#: The extractor's hand-written phrasing corpus; its per-fact accuracy is quoted by the manuscript. Found beside
+#: the package sources (not under ``MAMMOVQA_ROOT``, which may be a scratch run folder).
+CLINICAL_CORPUS = Path(__file__).resolve().parents[3] / "tests" / "data" / "clinical_corpus.yaml"
 BASELINE_NAMES = {"mode report": "baseline: mode report", "nearest neighbour": "baseline: nearest neighbour",
                   "majority BI-RADS": "baseline: majority BI-RADS"}
 PUBLISHED_SYSTEM = "AMRG (published)"
@@ -378,11 +379,14 @@ def clinical_variables(errors: pd.DataFrame, facts: pd.DataFrame) -> dict[str, s
 
 
 def extractor_variables(corpus: Path | None) -> dict[str, str]:
-    """Per-fact accuracy of the extractor on the hand-written phrasing corpus (``tests/data/``), when present."""
+    """Per-fact accuracy of the extractor on the hand-written phrasing corpus (``tests/data/``); "n/a" for every
+    value when the corpus is not there (an installed package without its tests), so the manuscript still builds."""
     from ..eval.clinical import FACTS, corpus_accuracy
 
     if corpus is None or not Path(corpus).exists():
-        return {}
+        keys = [f"extractor_{k}_acc" for k in FACTS] + ["extractor_corpus_n", "extractor_misses",
+                                                        "extractor_holdout_n", "extractor_holdout_min_acc"]
+        return dict.fromkeys(keys, "n/a")
     res = corpus_accuracy(corpus)
     out = {f"extractor_{k}_acc": _f(100 * v, 1) for k, v in res["accuracy"].items() if k in FACTS}
     out["extractor_corpus_n"] = f"{res['n']:,}"
