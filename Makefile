@@ -22,7 +22,13 @@ STAMP   := $(VENV)/.installed
 DATA    := data/$(RUN)
 RESULTS := results/$(RUN)
 FIGS    := figures/$(RUN)
-EXEC    := notebooks/executed/$(RUN)
+# Re-run one notebook with other notebook parameters, e.g. make significance PROFILE=smoke NB_PARAMS="-p margin 0.03":
+# its tables, figures, metrics and variables go to a variant (variants/<VARIANT>/ under each output folder),
+# never over the run's own outputs that the manuscript reads; the expensive stages are reused, not re-run.
+NB_PARAMS ?=
+VARIANT ?= $(if $(strip $(NB_PARAMS)),$(shell printf '%s' '$(NB_PARAMS)' | tr -c 'A-Za-z0-9._-' '_' | sed 's/^[-_.]*//; s/[-_.]*$$//' | cut -c1-64),)
+EXEC    := notebooks/executed/$(RUN)$(if $(VARIANT),/variants/$(VARIANT),)
+export MAMMOVQA_VARIANT := $(VARIANT)
 MANIFEST := $(wildcard data_manifest/*.yaml data_manifest/labels/*.yaml)
 export MAMMOVQA_RUN := $(RUN)
 export HF_HUB_OFFLINE := 1
@@ -34,7 +40,7 @@ export MPLBACKEND := Agg
 define papermill
 	@mkdir -p $(dir $(2))
 	$(PY) -m papermill $(1) $(2).tmp.ipynb -k $(KERNEL) --execution-timeout $(NB_TIMEOUT) --log-level WARNING \
-	  -p source $(SOURCE) -p profile $(PROFILE) -p seed $(SEED) $(3)
+	  -p source $(SOURCE) -p profile $(PROFILE) -p seed $(SEED) $(3) $(NB_PARAMS)
 	@mv $(2).tmp.ipynb $(2)
 endef
 
@@ -127,6 +133,7 @@ NOTEBOOKS_OUT := $(foreach n,01_dataset_stats 02_zero_shot 03_finetune 04_extern
 PAPER_OUT := paper/_build/$(RUN)/paper.pdf
 paper: $(PAPER_OUT) ## render the manuscript (Quarto if installed, else pandoc + typst): PDF and HTML
 $(PAPER_OUT): $(NOTEBOOKS_OUT) $(wildcard paper/*.qmd paper/*.yml paper/*.yaml paper/*.bib paper/filters/* paper/templates/*) src/mammovqa/paper.py
+	@if [ -n "$(VARIANT)" ]; then echo "make: the manuscript is built from the run's own outputs, not from variant '$(VARIANT)'; drop NB_PARAMS/VARIANT to build the paper." >&2; exit 2; fi
 	$(call STAGE,paper-table)
 	$(PY) -m mammovqa.paper --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,9 @@ LABELS_DIR: Path = MANIFEST_DIR / "labels"
 CHECKSUMS_DIR: Path = MANIFEST_DIR / "checksums"
 LOCAL_CONFIG: Path = MANIFEST_DIR / "local.yaml"
 LOCAL_MODELS_DIR: Path = ROOT / "models_local"
+
+
+VARIANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def run_name(source: str = "phantom", profile: str = "default", seed: int = 0) -> str:
@@ -38,10 +41,22 @@ class RunPaths:
     profile: str = "default"
     seed: int = 0
     root: Path = ROOT
+    #: analysis variant (``MAMMOVQA_VARIANT``): a notebook re-run with other notebook parameters writes its
+    #: tables, metrics, figures and variables under ``variants/<name>/`` and never over the run's own outputs,
+    #: which the manuscript reads. Expensive outputs (data, predictions, training) are shared, never varied.
+    variant: str = field(default_factory=lambda: os.environ.get("MAMMOVQA_VARIANT", ""))
+
+    def __post_init__(self) -> None:
+        if self.variant and not VARIANT_RE.fullmatch(self.variant):
+            raise ValueError(f"variant name {self.variant!r}: use letters, digits, '.', '_' or '-' "
+                             "(e.g. MAMMOVQA_VARIANT=margin3)")
 
     @property
     def name(self) -> str:
         return run_name(self.source, self.profile, self.seed)
+
+    def _analysis(self, base: Path) -> Path:
+        return base / "variants" / self.variant if self.variant else base
 
     # ----- benchmark data
     @property
@@ -79,11 +94,11 @@ class RunPaths:
 
     @property
     def metrics(self) -> Path:
-        return self.results / "metrics"
+        return self._analysis(self.results / "metrics")
 
     @property
     def stats(self) -> Path:
-        return self.results / "stats"
+        return self._analysis(self.results / "stats")
 
     @property
     def train(self) -> Path:
@@ -96,16 +111,16 @@ class RunPaths:
     @property
     def variables(self) -> Path:
         """Per-stage JSON files of the numbers the manuscript quotes."""
-        return self.results / "vars"
+        return self._analysis(self.results / "vars")
 
     @property
     def tables(self) -> Path:
-        return self.results / "tables"
+        return self._analysis(self.results / "tables")
 
     # ----- human-facing outputs
     @property
     def figures(self) -> Path:
-        return self.root / "figures" / self.name
+        return self._analysis(self.root / "figures" / self.name)
 
     @property
     def executed(self) -> Path:
