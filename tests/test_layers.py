@@ -23,7 +23,7 @@ LAYERS: tuple[str, ...] = ("base", "data", "qa", "models/train", "eval", "stats"
 # Module (dotted name without the "mammovqa." prefix) -> layer; the longest matching prefix wins.
 PREFIX_LAYER: dict[str, str] = {
     "": "base",  # mammovqa/__init__.py
-    "errors": "base", "config": "base", "io": "base", "paths": "base", "seeding": "base",
+    "errors": "base", "config": "base", "io": "base", "paths": "base", "seeding": "base", "schema": "base",
     "outputs": "base",       # tables and manuscript variables: written by stages, read by the paper
     "predictions": "base",   # the prediction-file format: written by models, read by eval
     "data": "data",

@@ -98,3 +98,37 @@ def test_local_yaml_then_hf_cache(tmp_path):
     cfg.write_text(yaml.safe_dump({"models": {"qwen2.5-vl-7b": str(tmp_path / "gone")}}))
     with pytest.raises(WeightsNotFound, match="gone"):
         find_weights(spec, local_config=cfg, cache_dir=tmp_path / "empty")
+
+
+def test_category_comes_from_the_registry_role():
+    from mammovqa.models.registry import category, load_trained
+    from mammovqa.pipeline import FINETUNED_ID
+    from mammovqa.train.closed_set import MODELS as CLOSED_SET_MODELS
+    from mammovqa.train.recipe import load_recipe
+
+    assert category("baseline/random") == "baseline"
+    assert category("tiny-vlm") == "architecture check"
+    assert {category(m.id) for m in load_models().values() if m.role == "zero-shot"} == {"zero-shot"}
+    # every model a run trains is registered under its role, so no category is guessed from a name
+    assert {m: category(m) for m in CLOSED_SET_MODELS} == {m: "closed-set" for m in CLOSED_SET_MODELS}
+    for recipe in ("tiny_cpu.yaml", "llava_mammo.yaml"):
+        assert category(load_recipe(recipe).name) == "fine-tuned"
+    assert category(FINETUNED_ID) == "fine-tuned"
+    assert set(load_trained()) == {*CLOSED_SET_MODELS, "tiny-vlm-mammo", "llava-mammo"}
+    assert category("some-unregistered-mammo") == "zero-shot"  # a name alone no longer makes a category
+
+
+@pytest.mark.parametrize("mutate, key, text", [
+    (lambda r: r["trained"]["r50-mammo"].update(role="teacher"), "trained.r50-mammo.role", "'teacher'"),
+    (lambda r: r["trained"]["r50-mammo"].update(family="llava"), "trained.r50-mammo.family", "unknown key"),
+    (lambda r: r["trained"].update({"medgemma-4b": {"name": "x", "role": "fine-tuned"}}), "trained.medgemma-4b",
+     "one category"),
+    (lambda r: r.update(extra={}), "extra", "unknown key"),
+    (lambda r: r.update(models={}), "models", "at least 1"),
+])
+def test_bad_trained_entries_and_root_keys_fail(mutate, key, text):
+    raw = _raw()
+    mutate(raw)
+    with pytest.raises(ConfigError) as exc:
+        parse_models(raw, REGISTRY)
+    assert exc.value.key == key and str(REGISTRY) in str(exc.value) and text in str(exc.value)

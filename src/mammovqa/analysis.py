@@ -18,24 +18,17 @@ import pandas as pd
 
 from .eval.metrics import metrics_table
 from .eval.scoring import score_items
+from .models.registry import category as registry_category
 from .paths import RunPaths
 from .predictions import read_predictions
 from .qa.items import QAItem, read_items
 
 CATEGORY_ORDER = ("fine-tuned", "closed-set", "zero-shot", "architecture check", "baseline")
-CLOSED_SET = ("r50-mammo", "dinov2-mammo", "vilt-mammo", "vilt-mammo-expert")
 
 
 def category(model: str) -> str:
-    if model.startswith("baseline/"):
-        return "baseline"
-    if model in CLOSED_SET:
-        return "closed-set"
-    if model.endswith("-mammo"):
-        return "fine-tuned"
-    if model == "tiny-vlm":
-        return "architecture check"
-    return "zero-shot"
+    """The category a model is reported under: its role in data_manifest/models.yaml (``registry.category``)."""
+    return registry_category(model)
 
 
 @lru_cache(maxsize=4)

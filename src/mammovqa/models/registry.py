@@ -4,6 +4,11 @@ Why a registry: the paper compares twelve models run by very different code; the
 whether our transformers adapter runs it (``native``) or its predictions are imported, what family of adapter it
 needs and whether it may see all images of an exam. Weight lookup never touches the network: a local path
 (registry or ``local.yaml``) or the Hugging Face cache, and a clear error naming everything searched otherwise.
+
+The file is validated with pydantic schemas (``mammovqa.schema``: unknown keys rejected, errors name file, key
+and value); rules that tie keys together (a native model needs weights, an adapter its base) follow. Its
+``trained:`` section names the models a run trains itself, so that every model's reporting category
+(:func:`category`) comes from its role in this one file rather than from its name.
 """
 
 from __future__ import annotations
@@ -11,22 +16,66 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
+
+from pydantic import Field, StrictBool
 
 from ..config import load_yaml
 from ..errors import ConfigError, MammoVQAError
 from ..paths import LOCAL_CONFIG, MANIFEST_DIR, resolve
+from ..schema import Schema, validate
 
-FAMILIES = ("llava", "llava_next", "qwen2_5_vl", "internvl", "gemma3", "blip2", "instructblip", "phi3_v", "external")
-ROLES = ("zero-shot", "finetune-base", "report", "offline", "adapter")
-DTYPES = ("bfloat16", "float16", "float32")
-CHAT = ("processor", "none")
-_KEYS = {"name", "hf_id", "local_path", "family", "multi_image", "dtype", "chat_template", "native", "role", "base",
-         "adapter_of", "note"}
+Family = Literal["llava", "llava_next", "qwen2_5_vl", "internvl", "gemma3", "blip2", "instructblip", "phi3_v",
+                 "external"]
+Role = Literal["zero-shot", "finetune-base", "report", "offline", "adapter"]
+TrainedRole = Literal["fine-tuned", "closed-set"]
+Dtype = Literal["bfloat16", "float16", "float32"]
+ChatTemplate = Literal["processor", "none"]
+FAMILIES, ROLES, TRAINED_ROLES = get_args(Family), get_args(Role), get_args(TrainedRole)
+DTYPES, CHAT = get_args(Dtype), get_args(ChatTemplate)
+
+# The category a model is reported under in tables and figures, from its registry role. Registry models that
+# are not zero-shot models of the paper (the fine-tuning base, the report backbones) would be run zero-shot.
+ROLE_CATEGORY = {"zero-shot": "zero-shot", "finetune-base": "zero-shot", "report": "zero-shot",
+                 "offline": "architecture check", "adapter": "fine-tuned", "fine-tuned": "fine-tuned",
+                 "closed-set": "closed-set"}
+BASELINE_PREFIX = "baseline/"  # weight-free baselines (eval/baselines.py) are not models of the registry
 
 
 class WeightsNotFound(MammoVQAError):
     """No weights for a model: names the model id and every place searched."""
+
+
+class ModelEntry(Schema):
+    """One ``models:`` entry of models.yaml as written (see the file's header for the meaning of each key)."""
+
+    family: Family
+    multi_image: StrictBool
+    native: StrictBool
+    role: Role
+    name: str | None = None
+    hf_id: str | None = None
+    local_path: str | None = None
+    dtype: Dtype = "bfloat16"
+    chat_template: ChatTemplate = "processor"
+    base: str | None = None
+    adapter_of: str | None = None
+    note: str | None = None
+
+
+class TrainedEntry(Schema):
+    """One ``trained:`` entry: a model a run trains itself (its weights live in the run's results folder)."""
+
+    role: TrainedRole
+    name: str
+    base: str | None = None  # what it is trained from (a registry id or a backbone), for the reader
+    note: str | None = None
+
+
+class RegistryFile(Schema):
+    schema_: int | None = Field(default=None, alias="schema")
+    models: dict[str, ModelEntry] = Field(min_length=1)
+    trained: dict[str, TrainedEntry] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,46 +99,60 @@ def _check(cond: bool, file: Path, key: str, msg: str) -> None:
         raise ConfigError(file, key, msg)
 
 
+def _spec(mid: str, m: ModelEntry, file: Path) -> ModelSpec:
+    """A validated entry as a ModelSpec, after the rules that tie several keys together."""
+    w = f"models.{mid}"
+    base = m.base or m.adapter_of
+    if m.native:
+        _check(m.family != "external", file, f"{w}.native", "a native model needs a transformers family")
+        _check(bool(m.hf_id or m.local_path), file, f"{w}.hf_id", "a native model needs hf_id or local_path")
+    if m.role == "adapter":
+        _check(bool(base), file, f"{w}.base", "an adapter needs 'base' (the registry id of its base model)")
+    return ModelSpec(id=mid, name=str(m.name if m.name is not None else mid), family=m.family,
+                     multi_image=m.multi_image, native=m.native, role=m.role, hf_id=m.hf_id,
+                     local_path=m.local_path, dtype=m.dtype, chat_template=m.chat_template, base=base,
+                     note=str(m.note or "").strip())
+
+
+def _parse(raw: Any, file: Path) -> RegistryFile:
+    reg = validate(RegistryFile, raw, file)
+    for tid, t in reg.trained.items():  # a trained adapter may also be registered to run it: same category
+        m = reg.models.get(tid)
+        _check(m is None or ROLE_CATEGORY[m.role] == ROLE_CATEGORY[t.role], file, f"trained.{tid}",
+               f"{tid!r} is also models.{tid} with role {m.role if m else ''!r}: one model, one category")
+    return reg
+
+
 def parse_models(raw: Any, file: Path) -> dict[str, ModelSpec]:
     """Validate the registry; every error names the file, the key path and the offending value."""
-    _check(isinstance(raw, dict), file, "<root>", f"expected a mapping, got {type(raw).__name__}")
-    for k in raw:
-        _check(k in ("schema", "models"), file, str(k), f"unknown key {k!r} (allowed: models, schema)")
-    models = raw.get("models")
-    _check(isinstance(models, dict) and bool(models), file, "models", f"expected a non-empty mapping, got {models!r}")
-    out: dict[str, ModelSpec] = {}
-    for mid, m in models.items():
-        w = f"models.{mid}"
-        _check(isinstance(m, dict), file, w, f"expected a mapping, got {m!r}")
-        for k in m:
-            _check(k in _KEYS, file, f"{w}.{k}", f"unknown key {k!r} (allowed: {', '.join(sorted(_KEYS))})")
-        for k in ("family", "multi_image", "native", "role"):
-            _check(k in m, file, f"{w}.{k}", "missing required key")
-        _check(m["family"] in FAMILIES, file, f"{w}.family", f"unknown family {m['family']!r} ({', '.join(FAMILIES)})")
-        _check(m["role"] in ROLES, file, f"{w}.role", f"unknown role {m['role']!r} ({', '.join(ROLES)})")
-        for k in ("multi_image", "native"):
-            _check(isinstance(m[k], bool), file, f"{w}.{k}", f"expected true/false, got {m[k]!r}")
-        dtype = m.get("dtype", "bfloat16")
-        _check(dtype in DTYPES, file, f"{w}.dtype", f"unknown dtype {dtype!r} ({', '.join(DTYPES)})")
-        chat = m.get("chat_template", "processor")
-        _check(chat in CHAT, file, f"{w}.chat_template", f"expected one of {CHAT}, got {chat!r}")
-        for k in ("hf_id", "local_path", "base", "adapter_of"):
-            _check(m.get(k) is None or isinstance(m[k], str), file, f"{w}.{k}", f"expected a string, got {m.get(k)!r}")
-        base = m.get("base") or m.get("adapter_of")
-        if m["native"]:
-            _check(m["family"] != "external", file, f"{w}.native", "a native model needs a transformers family")
-            _check(bool(m.get("hf_id") or m.get("local_path")), file, f"{w}.hf_id",
-                   "a native model needs hf_id or local_path")
-        if m["role"] == "adapter":
-            _check(bool(base), file, f"{w}.base", "an adapter needs 'base' (the registry id of its base model)")
-        out[str(mid)] = ModelSpec(id=str(mid), name=str(m.get("name", mid)), family=m["family"],
-                                  multi_image=m["multi_image"], native=m["native"], role=m["role"],
-                                  hf_id=m.get("hf_id"), local_path=m.get("local_path"), dtype=dtype,
-                                  chat_template=chat, base=base, note=str(m.get("note", "")).strip())
+    reg = _parse(raw, file)
+    out = {str(mid): _spec(str(mid), m, file) for mid, m in reg.models.items()}
     for spec in out.values():
         if spec.base is not None:
             _check(spec.base in out, file, f"models.{spec.id}.base", f"unknown base model {spec.base!r}")
     return out
+
+
+@lru_cache(maxsize=8)
+def load_trained(path: str | Path | None = None) -> dict[str, TrainedEntry]:
+    """The ``trained:`` section: models a run trains (fine-tuned VLMs, closed-set baselines), by id."""
+    file = Path(path) if path else MANIFEST_DIR / "models.yaml"
+    return dict(_parse(load_yaml(file), file).trained)
+
+
+def category(model_id: str, path: str | Path | None = None) -> str:
+    """The category a model is reported under, from its role in models.yaml.
+
+    ``baseline/...`` ids are the weight-free baselines. An id the registry does not know (a checkpoint folder,
+    a test's made-up model) is reported as zero-shot, as an unknown model run on the benchmark would be.
+    """
+    if model_id.startswith(BASELINE_PREFIX):
+        return "baseline"
+    spec = load_models(path).get(model_id)
+    if spec is not None:
+        return ROLE_CATEGORY[spec.role]
+    trained = load_trained(path).get(model_id)
+    return ROLE_CATEGORY[trained.role] if trained is not None else "zero-shot"
 
 
 @lru_cache(maxsize=8)
