@@ -280,3 +280,69 @@ def test_errors_are_mammovqa_errors():
     from mammovqa.io import FileLocked
 
     assert issubclass(FileLocked, MammoVQAError)
+
+
+def test_models_import_official_maps_through_the_benchmark_sidecar(tmp_path, capsys):
+    items_path, items = _items_file(tmp_path)
+    bench = export_official_json(items[:6], tmp_path / "MammoVQA-Image-Bench.json")
+    res = tmp_path / "res.json"
+    res.write_text(json.dumps({"2": {"model_output": "Left"}, "3": {"model_output": "B"}}))
+    base = ["models", "import", "--model", "m", str(res), "--items", str(items_path), "--benchmark", str(bench),
+            "--level", "image"]
+    out = tmp_path / "o.jsonl"
+    assert main([*base, "--split", "test", "--out", str(out)]) == 0
+    assert {k: v["output"] for k, v in read_predictions(out).rows.items()} == {"test-1": "Left", "test-2": "B"}
+    assert read_predictions(out).provenance["split"] == "test"
+    capsys.readouterr()
+    # the same result file imported into the external split: no positional guess, an error
+    assert main([*base, "--split", "external", "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "official_key" in capsys.readouterr().err and not (tmp_path / "x.jsonl").exists()
+
+
+def test_api_key_is_sent_never_stored_and_null_content_is_no_answer(tmp_path, monkeypatch, capsys):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from PIL import Image
+
+    seen: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append(self.headers.get("Authorization"))
+            text = body["messages"][0]["content"][-1]["text"]
+            content = None if "Right, B: Left" in text else "Left"
+            data = json.dumps({"choices": [{"message": {"content": content}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+
+    items = [_item(i) for i in range(4)]
+    for it in items:
+        Image.new("L", (16, 16), 90).save(tmp_path / it.images[0])
+        it.images = [str(tmp_path / it.images[0])]
+    write_items(tmp_path / "items.jsonl", items)
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
+    out = tmp_path / "p.jsonl"
+    try:
+        assert main(["predict", "--model", "m", "--backend", "openai", "--base-url",
+                     f"http://127.0.0.1:{srv.server_address[1]}/v1", "--items", str(tmp_path / "items.jsonl"),
+                     "--out", str(out), "--quiet", "--retries", "0"]) == 0
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert seen and set(seen) == {"Bearer sk-test-secret"}
+    assert "sk-test-secret" not in out.read_text()
+    preds = read_predictions(out)
+    assert preds.provenance["served_model"] == "m" and preds.provenance["backend"] == "openai"
+    assert [preds.rows[it.id]["output"] for it in items] == ["Left", None, "Left", None]
+    df = score_items(items, preds, "strict", warn=False)
+    assert list(df.missing) == [False, True, False, True]

@@ -75,10 +75,34 @@ def cmd_build_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
+def attach_official_keys(items: list[Any], benchmark: Path) -> int:
+    """Give each item the key it has in an official-layout benchmark file, matched by item id (its sidecar).
+
+    Why by id: the result JSON's keys "1".."N" are positions in one benchmark file; only that file's sidecar
+    says which of our items each position is. A positional guess mapped a test file's answers onto external
+    items. Returns how many items got a key.
+    """
+    from ..qa.official import read_official_json
+
+    keys = {it.id: it.extra["official_key"] for it in read_official_json(benchmark)}
+    n = 0
+    for it in items:
+        if it.id in keys:
+            it.extra = dict(it.extra or {}) | {"official_key": keys[it.id]}
+            n += 1
+    return n
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from .imported import import_predictions
 
     items, out = _items(args)
+    fmt = args.format or ("official" if args.source_file.suffix.lower() == ".json" else None)
+    if fmt == "official" and not any("official_key" in (it.extra or {}) for it in items):
+        run = RunPaths(args.source, args.profile, args.seed)
+        bench = args.benchmark or run.official_json(args.level, args.split)
+        if bench.exists():
+            attach_official_keys(items, bench)
     print(json.dumps(import_predictions(args.model, args.source_file, items, out, fmt=args.format, seed=args.seed)))
     return 0
 
@@ -130,5 +154,8 @@ def register(subparsers: Any) -> None:
     im.add_argument("--model", required=True, help="registry id the predictions belong to")
     im.add_argument("source_file", type=Path, help="JSONL/CSV with id+output, or official result JSON")
     im.add_argument("--format", choices=("jsonl", "csv", "official"), help="default: from the file suffix")
+    im.add_argument("--benchmark", type=Path,
+                    help="format official: the official-layout benchmark file whose keys the result uses (its "
+                    ".mammovqa.jsonl sidecar maps keys to item ids; default: the run's export for --split/--level)")
     _run_args(im)
     im.set_defaults(func=cmd_import)
