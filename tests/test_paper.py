@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -205,13 +206,78 @@ def test_manuscript_uses_every_expected_figure_and_table():
 
 def test_published_vs_reproduced():
     yaml_path = PAPER_DIR / "published.yaml"
-    df = paper.published_vs_reproduced(yaml_path, {"llava_mammo_weighted_mean": 45.0}, "phantom-default")
+    df = paper.published_vs_reproduced(yaml_path, {"llava_mammo_weighted_mean": 45.0}, "real-default")
     n = len(paper.load_published(yaml_path))
     assert len(df) == n >= 20
     row = df.set_index("key").loc["llava_mammo_weighted_mean"]
     assert row["published"] == pytest.approx(50.32) and row["difference"] == pytest.approx(45.0 - 50.32)
-    assert row["reproduced_source"] == "phantom-default"
+    assert row["reproduced_source"] == "real-default"
     assert df.set_index("key").loc["amrg_rouge_l", "reproduced_source"] == "not reproduced"
     with pytest.raises(paper.PaperError, match="no_such_key"):
         paper.published_vs_reproduced(yaml_path, {"no_such_key": 1.0}, "x")
     assert paper.published_variables(yaml_path)["published_llava_mammo_pathology_finding"] == "70.60"
+
+
+def test_published_vs_phantom_is_a_pipeline_check_without_a_difference():
+    """Measured: phantom values sat beside published real-data values with a difference column (AMRG ROUGE-L
+    "0.57 vs 0.56, -0.01" read as a successful reproduction)."""
+    df = paper.published_vs_reproduced(PAPER_DIR / "published.yaml", {"amrg_rouge_l": 0.56},
+                                       "this run: tiny-vlm-mammo; Synthetic phantom data, not real mammograms.")
+    assert "difference" not in df.columns and "this run (synthetic)" in df.columns
+    assert "reproduced" not in df.columns
+
+
+def _section(text: str, title: str) -> str:
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0].split("\n# ", 1)[0]
+
+
+def test_statistical_methods_are_the_parameters_used():
+    """Measured: the Methods said BCa intervals resampling patients, a "pre-specified margin of 5 points" and
+    Benjamini-Hochberg for paired tests, while the run used percentile intervals on record_id, an absolute
+    margin and Holm. The Statistics section is now the text generated from the plan the notebook ran with."""
+    from mammovqa.stats.plan import load_plan, methods_text
+
+    source = (PAPER_DIR / "index.qmd").read_text(encoding="utf-8")
+    stats_section = _section(source, "Statistics")
+    assert "{{< var significance_methods_text >}}" in stats_section
+    for stale in ("bias-corrected", "Benjamini", "pre-specified margin", "resample patients, not questions"):
+        assert stale not in stats_section
+    plan = load_plan()
+    used = plan.with_overrides(n_boot=777, interval="bca")
+    text = methods_text(used, (3, 9), 5, 2, 1, used.overrides(plan))
+    rendered, _ = paper.substitute_variables(stats_section, {"significance_methods_text": text},
+                                             allow_missing=True)
+    assert "over 777 resamples of patients" in rendered and "(BCa)" in rendered
+    assert f"margins of {100 * plan.margin_relative:g}% of the no-information level" in rendered
+    assert "this run overrode interval, n boot." in rendered
+
+
+def test_methods_describe_the_run_not_the_original_recipe(tmp_path):
+    """Measured: "The zero-shot panel holds the 12 models ... each run from local weights" (none ran), the
+    LLaVA-NeXT LoRA recipe (the run fully fine-tuned a random-init 1.34 M model). Now the run's files decide."""
+    run = RunPaths("phantom", "smoke", 0, root=tmp_path)
+    text = paper.zero_shot_text({"zeroshot_n_models_run": "0", "zeroshot_n_models_skipped": "12"})
+    assert text.startswith("No zero-shot model was available in this run")
+    assert paper.zero_shot_text({"zeroshot_n_models_run": "3", "zeroshot_n_models_skipped": "9"}).startswith(
+        "In this run 3 of these models ran")
+    assert paper.training_text(run) == "No fine-tuned model was trained in this run."
+    train = run.results / "train" / "tiny-vlm-mammo"
+    train.mkdir(parents=True)
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text("effective_batch_size: 32\nlearning_rate: 1.5e-3\nbf16: false\nmethod: full\n")
+    (train / "train_summary.json").write_text(json.dumps({
+        "base_model": "tiny-vlm", "method": "full", "parameters": {"total": 1341888}, "steps": 7,
+        "train_items": 200, "recipe": "tiny-vlm-mammo", "recipe_file": str(recipe)}))
+    text = paper.training_text(run)
+    for want in ("not LLaVA-NeXT", "1,341,888", "randomly initialised", "full fine-tuning, no LoRA",
+                 "7 optimiser steps", "batch size of 32", "0.0015", "32-bit"):
+        assert want in text, want
+    cs = run.results / "train" / "closed_set"
+    cs.mkdir(parents=True)
+    (cs / "summary.json").write_text(json.dumps({"epochs": 1, "train_items": 9, "models": {
+        "r50-mammo": {"pretrained": False}, "dinov2-mammo": {"pretrained": True}}}))
+    text = paper.closed_set_text(run)
+    assert "r50-mammo used randomly initialised backbones" in text and "dinov2-mammo used pretrained" in text
+    assert "not DMID" in paper.report_text(run)
+    pub = paper.run_variables(run, {})["run_published_text"]
+    assert "pipeline check" in pub and "without a difference" in pub
