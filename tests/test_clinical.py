@@ -21,6 +21,7 @@ from mammovqa.eval.clinical import (
     corpus_accuracy,
     corpus_fact_scores,
     extract_facts,
+    open_answer_correct,
     unanswerable,
 )
 from mammovqa.report.grammar import phantom_report
@@ -222,3 +223,22 @@ def test_stage_clinical_tables_and_figure():
     assert ext["extractor_holdout_n"] == "25" and 0 < float(ext["extractor_holdout_min_acc"]) <= 100
     fig = clinical_errors_figure(errors)
     assert len(fig.axes[0].patches) == len(ERROR_TYPES) * 2
+
+
+@pytest.mark.parametrize("answer, topic, gold, expected", [
+    ("This is the left breast.", "Laterality", ["Left"], True),
+    ("Right", "Laterality", ["Left"], False),
+    ("Answer: Level C", "ACR", ["Level C"], True),
+    ("The breasts are heterogeneously dense.", "ACR", ["Level C"], True),
+    ("I would say BI-RADS 4b.", "Bi-Rads", ["Bi-Rads 4"], True),
+    ("Bi-Rads 2", "Bi-Rads", ["Bi-Rads 3"], False),
+    ("Normal", "Abnormality", ["Normal"], True),
+    ("A spiculated mass with pleomorphic microcalcifications.", "Abnormality", ["Mass", "Calcification"], True),
+    ("A spiculated mass.", "Abnormality", ["Mass", "Calcification"], False),
+    ("", "Abnormality", ["Normal"], False),
+    (None, "Bi-Rads", ["Bi-Rads 1"], False),
+    ("<b>Skin thickening</b>", "Abnormality", ["Skin thickening"], True),
+])
+def test_open_answer_scoring(answer, topic, gold, expected):
+    options = yaml.safe_load(TOPICS.read_text())["topics"][topic]["options"]
+    assert open_answer_correct(answer, topic, gold, options) is expected

@@ -417,3 +417,49 @@ def corpus_accuracy(path: str | Path, split: str | None = None) -> dict[str, Any
                 misses.append({"id": e["id"], "fact": fact, "expected": exp[fact], "got": got[fact]})
     n = len(entries)
     return {"n": n, "accuracy": {f: hits[f] / n if n else float("nan") for f in FACTS}, "misses": misses}
+
+
+# ----------------------------------------------------------------------------------------------- open answers
+
+#: MammoVQA topics whose open-ended (option-free) answers the extractor can score, and the fact it reads.
+OPEN_TOPIC_FACT: dict[str, str] = {"Laterality": "laterality", "ACR": "density", "Bi-Rads": "birads",
+                                   "Abnormality": "abnormality"}
+_ANSWER_PREFIX_RE = re.compile(r"^\s*(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*[:\-]?\s*", re.IGNORECASE)
+
+
+def _option_value(fact: str, option: str) -> Any:
+    """An option string in the extractor's terms: 'Bi-Rads 4' -> '4', 'Level C' stays, 'Mass' -> {'Mass'}."""
+    if fact == "birads":
+        return option.split()[-1]
+    return {option} if fact == "abnormality" else option
+
+
+def open_answer_value(answer: object, topic: str, options: Sequence[str] = ()) -> Any:
+    """What an open-ended answer states for ``topic``, in option terms (None / empty set when it states nothing).
+
+    An answer that is exactly one option string (after "Answer:" and punctuation are stripped) is that option;
+    otherwise the extractor reads it, and BI-RADS sub-categories collapse (4b -> "4") as the options do.
+    """
+    fact = OPEN_TOPIC_FACT[topic]
+    text = clean_text(answer)
+    bare = _ANSWER_PREFIX_RE.sub("", text).strip().strip(".!*\"' ").lower()
+    for opt in options:
+        if bare == opt.lower():
+            return _option_value(fact, opt)
+    value = extract_facts(text)[fact]
+    if fact == "birads":
+        return collapse_birads(value)
+    return value
+
+
+def open_answer_correct(answer: object, topic: str, gold: Sequence[str], options: Sequence[str] = ()) -> bool:
+    """Whether an open-ended answer states the gold option(s) of ``topic``; no or an unreadable answer is wrong.
+
+    Single-answer topics compare one value; Abnormality compares the set of options (all and only the gold).
+    """
+    fact = OPEN_TOPIC_FACT[topic]
+    got = open_answer_value(answer, topic, options)
+    if fact == "abnormality":
+        return bool(got) and got == set(gold)
+    want = _option_value(fact, gold[0]) if gold else None
+    return got is not None and got == want
