@@ -16,7 +16,7 @@ from PIL import Image
 from mammovqa.config import load_datasets
 from mammovqa.data.records import Record
 from mammovqa.errors import ConfigError
-from mammovqa.outputs import may_show, notice_tile, redact_images, withheld_note
+from mammovqa.outputs import may_show, notice_tile, redact_images, redact_report_rows, withheld_note
 from mammovqa.paths import MANIFEST_DIR
 from mammovqa.qa import summary
 
@@ -76,3 +76,13 @@ def test_gallery_of_a_real_run_shows_no_restricted_image(tmp_path: Path) -> None
     note = withheld_note(withheld)
     assert "RSNA" in note and "VinDr-Mammo-breast" in note and "not shown" in note
     assert withheld_note([]) == ""
+
+
+def test_reference_report_text_of_restricted_datasets_is_replaced() -> None:
+    rows = [{"id": "DMID-breast/1", "generated": "g1", "reference": "DMID text"},
+            {"id": "VinDr-Mammo-breast/2", "generated": "g2", "reference": "VinDr text"},
+            {"id": "x", "dataset": "EMBED", "report": "EMBED text"}]
+    out, withheld = redact_report_rows(rows)
+    assert withheld == ["EMBED", "VinDr-Mammo-breast"]
+    assert out[0] == rows[0] and "VinDr text" not in str(out) and "EMBED text" not in str(out)
+    assert out[1]["generated"] == "g2"

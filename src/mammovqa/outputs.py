@@ -102,6 +102,21 @@ def redact_images(objs: list[Any], tile: str | Path) -> tuple[list[Any], list[st
     return out, sorted(withheld)
 
 
+def redact_report_rows(rows: list[dict[str, Any]], text_keys: tuple[str, ...] = ("reference", "report")
+                       ) -> tuple[list[dict[str, Any]], list[str]]:
+    """Report rows (``dataset``, or a record id ``<sub-dataset>/<n>`` in ``id``) with the dataset's own report
+    text replaced by a note where its terms forbid redistribution; and the datasets withheld (sorted)."""
+    out, withheld = [], set()
+    for row in rows:
+        ds = str(row.get("dataset") or str(row.get("id", "")).split("/")[0])
+        if may_show(ds, "report"):
+            out.append(row)
+            continue
+        withheld.add(ds)
+        out.append({**row, **{k: "[not shown: dataset terms]" for k in text_keys if k in row}})
+    return out, sorted(withheld)
+
+
 def write_table(df: pd.DataFrame, path_stem: str | Path, float_digits: int = 2, note: str | None = None) -> tuple[Path, Path]:
     """CSV (full precision) and Markdown (rounded, with an optional note line) side by side."""
     stem = Path(path_stem)
