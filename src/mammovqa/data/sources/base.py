@@ -488,10 +488,6 @@ class Reader(ABC):
                             row0, row, key, k, diff)
         return out
 
-    def use_patient_key(self, description: str) -> None:
-        """Count which key grouped this record's patient (said in the summary)."""
-        self._summary.patient_keys[description] += 1
-
     def add_label(self, rec_labels: dict[str, list[str]], raw_labels: dict[str, Any], part: str, topic: str,
                   raw: Any, file: object, row: object) -> None:
         """Map one raw value into ``rec_labels[topic]`` (a list, deduplicated), if ``topic`` is asked on ``part``.
@@ -546,6 +542,8 @@ class Reader(ABC):
         s = self._summary
         s.records += 1
         s.parts[rec.dataset] += 1
+        if rec.extra.get("patient_key"):  # which key grouped this record's patient (said in the summary)
+            s.patient_keys[rec.extra["patient_key"]] += 1
         for topic, opts in rec.labels.items():
             for o in opts:
                 s.labels[rec.dataset][topic][o] += 1

@@ -58,7 +58,7 @@ class INbreastReader(Reader):
                 continue
             image = files.get(fname, dicom_dir / f"{fname}.dcm")
             m = DICOM_RE.match(image.stem)
-            patient = self._patient(m, v, fname, anonymised)
+            patient, key_used = _patient(m, v, fname, anonymised)
             labels: dict[str, list[str]] = {}
             raw: dict = {}
             self.add_label(labels, raw, part, "ACR", v["ACR"], table_file, row)
@@ -74,17 +74,15 @@ class INbreastReader(Reader):
                          exam_id=f"{patient}-{v.get('Acquisition date', '')}".rstrip("-"),
                          laterality={"L": "Left", "R": "Right"}.get(v["Laterality"].strip().upper()),
                          view={"CC": "CC", "MLO": "MLO", "ML": "MLO"}.get(v["View"].strip().upper()),
-                         extra=provenance_extra(table_file, row, fname))
+                         extra=provenance_extra(table_file, row, fname, patient_key=key_used))
 
-    def _patient(self, m: re.Match | None, v: dict[str, str], fname: str, anonymised: bool) -> str:
-        """Patient key: file-name hash, else a usable Patient ID column, else the image itself (counted)."""
-        if m:
-            self.use_patient_key("DICOM file-name hash")
-            return f"INbreast-{m.group(2)}"
-        if v.get("Patient ID") and not anonymised:
-            self.use_patient_key("Patient ID column")
-            return f"INbreast-pid-{v['Patient ID']}"
-        self.use_patient_key("image file name (no usable patient key: one patient per image)")
-        return f"INbreast-img-{fname}"
+
+def _patient(m: re.Match | None, v: dict[str, str], fname: str, anonymised: bool) -> tuple[str, str]:
+    """(patient key, which key it is): file-name hash, else a usable Patient ID column, else the image itself."""
+    if m:
+        return f"INbreast-{m.group(2)}", "DICOM file-name hash"
+    if v.get("Patient ID") and not anonymised:
+        return f"INbreast-pid-{v['Patient ID']}", "Patient ID column"
+    return f"INbreast-img-{fname}", "image file name (no usable patient key: one patient per image)"
 
 
