@@ -634,7 +634,7 @@ def unused_expectations(source_qmd: Path = PAPER_DIR / "index.qmd") -> dict[str,
 
 def published_vs_reproduced(published_yaml: str | Path, reproduced: dict[str, float], source_label: str,
                             synthetic: bool | None = None):
-    """One row per published headline number: published, reproduced, difference and both sources.
+    """One row per published headline number (indexed by its key): published, reproduced, difference, source.
 
     ``synthetic`` (default: the label mentions synthetic or phantom data) makes it a *pipeline check*: the
     column is named ``this run (synthetic)`` and there is no difference column, because a phantom value
@@ -665,6 +665,9 @@ def published_vs_reproduced(published_yaml: str | Path, reproduced: dict[str, fl
         })
     df = pd.DataFrame(rows, columns=["quantity", "key", "unit", "published", "reproduced", "difference",
                                      "published_source", "reproduced_source"])
+    # The manuscript prints this table: no identifier column (unbreakable snake_case overprints its neighbours)
+    # and no per-row copy of this run's label (the table note says it); "not reproduced" stays visible as NaN.
+    df = df.drop(columns=["key", "reproduced_source"]).set_index(pd.Index(df["key"], name=None))
     if synthetic is None:
         synthetic = any(w in source_label.lower() for w in ("synthetic", "phantom"))
     if synthetic:
