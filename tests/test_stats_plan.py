@@ -46,3 +46,35 @@ def test_plan_errors_name_the_file_and_key(tmp_path):
     bad.write_text(src)
     with pytest.raises(ConfigError, match="interval"):
         load_plan(bad)
+
+
+def test_significance_stage_functions_on_a_simulated_run():
+    """What notebook 05 runs: patient key from dataset family + patient id, families from model categories,
+    the printed table (CI and clusters beside every estimate) and the Results sentence from the counts."""
+    import pandas as pd
+
+    from mammovqa import analysis
+    from mammovqa.stats.simulate import simulate_scored
+
+    parts = []
+    for i, (model, acc) in enumerate((("tiny-vlm-mammo", 0.9), ("r50-mammo", 0.45), ("baseline/prior", None))):
+        for j, topic in enumerate(("ACR", "View")):
+            kw = {"image_blind": (1, 0, 0)} if acc is None else {"class_accuracy": (acc,) * 3}
+            df = simulate_scored(n_clusters=120, items_per_cluster=2, class_probs=(1, 1, 1), model=model,
+                                 topic=topic, seed=10 * i + j, **kw).drop(columns=["patient_key"])
+            parts.append(df.assign(dataset=["Phantom-CBIS-breast", "Phantom-CBIS-finding"][j]))
+    scored = pd.concat(parts, ignore_index=True)
+    plan = load_plan()
+    tests = analysis.significance_tests(scored, plan, seed=0)
+    assert set(tests["cluster_key"]) == {"patient_key"}
+    assert (tests["n_clusters"] == 60).all()  # 240 items, 2 images per patient, 2 items per image
+    assert set(tests.loc[tests["model"] == "baseline/prior", "family"]) == {"descriptive"}
+    assert tests.loc[tests["model"] == "baseline/prior", "verdict"].str.startswith("degenerate").all()
+    assert set(tests.loc[tests["model"] == "tiny-vlm-mammo", "verdict"]) == {"above no-information"}
+    shown = analysis.significance_display(tests)
+    assert len(shown) == 4 and shown["n (clusters)"].str.endswith("(60)").all()
+    assert shown["weighted acc. [95% CI]"].str.match(r"^\d+\.\d \[\d+\.\d, \d+\.\d\]$").all()
+    counts = analysis.significance_counts(tests)
+    assert counts["n_confirmatory"] == 4 and counts["n_degenerate"] == 2 and counts["n_above"] >= 2
+    text = analysis.significance_results_text(counts, plan.alpha)
+    assert text.startswith("Of 4 confirmatory model-topic pairs, ") and f"{counts['n_above']} were above" in text
