@@ -13,7 +13,7 @@ from PIL import Image
 from ..paths import resolve
 from ..qa.items import QAItem
 from . import finish_grid
-from .style import MAX_INCHES, SERIES_COLOURS, fig_size
+from .style import MAX_INCHES, SERIES_COLOURS, fig_size, series_style
 
 SPLIT_COLOURS = dict(zip(("train", "val", "test", "external"), SERIES_COLOURS))
 
@@ -24,10 +24,9 @@ def plot_composition(comp: pd.DataFrame) -> plt.Figure:
     labels = [f"{d} ({'ext' if r == 'external' else 'int'})" for r, d in zip(comp["role"], comp["dataset"])]
     fig, ax = plt.subplots(figsize=fig_size(8, 0.35 * len(comp) + 1.4))
     left = np.zeros(len(comp))
-    cmap = plt.get_cmap("tab20")
-    for i, col in enumerate(topic_cols):
+    for i, col in enumerate(topic_cols):  # palette colours, then the same colours hatched: 16 distinct topics
         vals = comp[col].to_numpy(dtype=float)
-        ax.barh(labels, vals, left=left, color=cmap(i % 20), label=col)
+        ax.barh(labels, vals, left=left, label=col, **{**series_style(i), "edgecolor": "white"})
         left += vals
     ax.invert_yaxis()
     ax.set_xlabel("QA pairs")

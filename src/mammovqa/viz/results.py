@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from . import finish_grid
 from .style import (
@@ -105,10 +106,13 @@ def training_curves(log: pd.DataFrame, title: str = "Training and validation los
             color="#D55E00")
     ax.set_xlabel("optimiser step")
     ax.set_ylabel(ylabel)
-    if log_scale and len(tr) + len(ev) and (pd.concat([tr["loss"], ev["eval_loss"]]) > 0).all():
-        ax.set_yscale("log")
     steps = int(log["step"].max()) if len(log) and log["step"].notna().any() else 0
-    if max(len(tr), len(ev)) < MIN_CURVE_POINTS:
+    too_few = max(len(tr), len(ev)) < MIN_CURVE_POINTS
+    if log_scale and not too_few and (pd.concat([tr["loss"], ev["eval_loss"]]) > 0).all():
+        ax.set_yscale("log")
+    ax.set_xlim(0, max(steps, 1) * 1.05)  # the whole run, from step 0, so a lone point sits in context
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if too_few:
         title = (f"{title}\ntoo few logged steps for a curve: {len(tr)} train, {len(ev)} validation point(s)"
                  f" in {steps} step(s)")
     ax.legend(loc="upper right", fontsize=7)
