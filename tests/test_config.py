@@ -100,3 +100,39 @@ def test_exam_level_topic_check(tmp_path):
     raw["datasets"]["EMBED"]["parts"]["exam"]["topics"].append("View")
     with pytest.raises(ConfigError, match="not asked at exam level"):
         parse_datasets(raw, Path(tmp_path / "d.yaml"), load_topics())
+
+
+@pytest.mark.parametrize("edit, key, text", [
+    (lambda r: r["profiles"]["smoke"].update(epochs=3), "profiles.smoke.epochs", "unknown key 'epochs'"),
+    (lambda r: r["profiles"]["smoke"].update(image_size="big"), "profiles.smoke.image_size", "'big'"),
+    (lambda r: r["profiles"]["smoke"].pop("scale"), "profiles.smoke.scale", "missing required key"),
+])
+def test_profile_errors_name_file_key_and_value(tmp_path, edit, key, text):
+    from mammovqa.config import parse_profiles
+
+    raw = yaml.safe_load((MANIFEST_DIR / "profiles.yaml").read_text())
+    edit(raw)
+    f = tmp_path / "profiles.yaml"
+    with pytest.raises(ConfigError) as exc:
+        parse_profiles(raw, f)
+    assert exc.value.key == key and str(f) in str(exc.value) and text in str(exc.value)
+
+
+def test_dataset_schema_rejects_unknown_keys_and_wrong_types(tmp_path):
+    f = tmp_path / "d.yaml"
+    raw = _datasets_raw()
+    raw["datasets"]["MIAS"]["licence"] = "open"
+    with pytest.raises(ConfigError, match=r"datasets\.MIAS\.licence: unknown key 'licence' \(allowed: .*terms_source"):
+        parse_datasets(raw, f, load_topics())
+    raw = _datasets_raw()
+    raw["datasets"]["MIAS"]["redistributable"] = "yes"
+    with pytest.raises(ConfigError, match=r"datasets\.MIAS\.redistributable: .*boolean, got 'yes'"):
+        parse_datasets(raw, f, load_topics())
+    raw = _datasets_raw()
+    del raw["datasets"]["MIAS"]["terms_source"]
+    with pytest.raises(ConfigError, match=r"datasets\.MIAS\.terms_source: missing required key"):
+        parse_datasets(raw, f, load_topics())
+    raw = _datasets_raw()
+    raw["datasets"]["MIAS"]["parts"]["breast"]["size"] = "322"
+    with pytest.raises(ConfigError, match=r"datasets\.MIAS\.parts\.breast\.size: .*integer, got '322'"):
+        parse_datasets(raw, f, load_topics())

@@ -1,20 +1,24 @@
 """Typed, validated loading of the YAML files in ``data_manifest/``.
 
-Why hand-written checks: every failure must name the file, the key path and the offending value,
-so that a user editing a manifest sees at once what to fix.
+Why schemas: every failure must name the file, the key path and the offending value, so that a user editing a
+manifest sees at once what to fix. The shape and types of each file are pydantic schemas (``mammovqa.schema``:
+unknown keys rejected); the rules that tie a file to another (a dataset's topics must exist and be asked at its
+level) follow the schema and raise the same ``ConfigError``. Loaders return plain frozen dataclasses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import Field, StrictBool, StrictInt
 
 from .errors import ConfigError
 from .paths import MANIFEST_DIR
+from .schema import Schema, validate
 
 TOPIC_KEYS = ("Laterality", "View", "ACR", "Bi-Rads", "Background tissue", "Subtlety", "Masking potential",
               "Pathology", "Abnormality")
@@ -32,25 +36,6 @@ def load_yaml(path: str | Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<parse>"
         raise ConfigError(path, where, f"malformed YAML: {getattr(exc, 'problem', exc)}") from None
-
-
-def _require(obj: Any, key: str, typ: type | tuple[type, ...], file: Path, where: str) -> Any:
-    if not isinstance(obj, dict):
-        raise ConfigError(file, where, f"expected a mapping, got {type(obj).__name__}: {obj!r}")
-    if key not in obj:
-        raise ConfigError(file, f"{where}.{key}" if where else key, "missing required key")
-    val = obj[key]
-    if not isinstance(val, typ):
-        names = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
-        raise ConfigError(file, f"{where}.{key}" if where else key, f"expected {names}, got {val!r}")
-    return val
-
-
-def _no_extra(obj: dict, allowed: set[str], file: Path, where: str) -> None:
-    for key in obj:
-        if key not in allowed:
-            raise ConfigError(file, f"{where}.{key}" if where else str(key),
-                              f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
 
 
 # ------------------------------------------------------------------ topics
@@ -83,45 +68,52 @@ class Topics:
                               f"unknown option {option!r} for topic {topic!r} (allowed: {list(self[topic].options)})")
 
 
+class PromptsEntry(Schema):
+    single: str
+    multiple: str
+    option_format: str
+    option_separator: str
+
+
+class TopicEntry(Schema):
+    name: str
+    kind: Literal["single", "multiple"]
+    levels: list[Literal["image", "exam"]]
+    options: list[str]
+    wordings: dict[str, list[str]]
+
+
+class TopicsFile(Schema):
+    schema_: int | None = Field(default=None, alias="schema")
+    prompts: PromptsEntry
+    topics: dict[str, TopicEntry]
+
+
 def parse_topics(raw: Any, file: Path) -> Topics:
-    if not isinstance(raw, dict):
-        raise ConfigError(file, "<root>", f"expected a mapping, got {type(raw).__name__}")
-    _no_extra(raw, {"schema", "prompts", "topics"}, file, "")
-    prompts = _require(raw, "prompts", dict, file, "")
-    for k in ("single", "multiple", "option_format", "option_separator"):
-        _require(prompts, k, str, file, "prompts")
+    doc = validate(TopicsFile, raw, file)
+    prompts = doc.prompts.model_dump()
     for k in ("single", "multiple"):
         for placeholder in ("{question}", "{options}"):
             if placeholder not in prompts[k]:
                 raise ConfigError(file, f"prompts.{k}", f"template lacks {placeholder}")
-    topics_raw = _require(raw, "topics", dict, file, "")
     topics: dict[str, Topic] = {}
-    for key, t in topics_raw.items():
+    for key, t in doc.topics.items():
         where = f"topics.{key}"
         if key not in TOPIC_KEYS:
             raise ConfigError(file, where, f"unknown topic {key!r} (known: {', '.join(TOPIC_KEYS)})")
-        _no_extra(t, {"name", "kind", "levels", "options", "wordings"}, file, where)
-        kind = _require(t, "kind", str, file, where)
-        if kind not in ("single", "multiple"):
-            raise ConfigError(file, f"{where}.kind", f"expected 'single' or 'multiple', got {kind!r}")
-        levels = tuple(_require(t, "levels", list, file, where))
-        for lv in levels:
-            if lv not in ("image", "exam"):
-                raise ConfigError(file, f"{where}.levels", f"unknown level {lv!r} (image, exam)")
-        options = tuple(_require(t, "options", list, file, where))
+        options = tuple(t.options)
         if len(set(options)) != len(options) or len(options) < 2:
             raise ConfigError(file, f"{where}.options", f"need at least 2 distinct options, got {list(options)}")
-        wordings = _require(t, "wordings", dict, file, where)
+        levels = tuple(t.levels)
         for lv in levels:
-            ws = wordings.get(lv)
-            if not isinstance(ws, list) or len(ws) != 4 or not all(isinstance(w, str) and w for w in ws):
+            ws = t.wordings.get(lv)
+            if ws is None or len(ws) != 4 or not all(ws):
                 raise ConfigError(file, f"{where}.wordings.{lv}", f"need exactly 4 non-empty wordings, got {ws!r}")
-        topics[key] = Topic(key, _require(t, "name", str, file, where), kind, levels, options,
-                            {lv: tuple(wordings[lv]) for lv in levels})
+        topics[key] = Topic(key, t.name, t.kind, levels, options, {lv: tuple(t.wordings[lv]) for lv in levels})
     missing = [k for k in TOPIC_KEYS if k not in topics]
     if missing:
         raise ConfigError(file, "topics", f"missing topics: {missing}")
-    return Topics(topics, dict(prompts), file)
+    return Topics(topics, prompts, file)
 
 
 # ------------------------------------------------------------------ datasets
@@ -184,51 +176,67 @@ class Datasets:
         return [p for d in group.values() for p in d.parts.values()]
 
 
-def _parse_dataset_group(group: Any, file: Path, where: str, topics: Topics, synthetic: bool) -> dict[str, Dataset]:
-    if not isinstance(group, dict):
-        raise ConfigError(file, where, f"expected a mapping of datasets, got {group!r}")
+class PartEntry(Schema):
+    size: StrictInt
+    topics: list[str]
+    official_name: str | None = None
+
+
+class DatasetEntry(Schema):
+    """A dataset as datasets.yaml writes it; link, access and the terms are required of real datasets only."""
+
+    role: Literal["internal", "external"]
+    parts: dict[str, PartEntry]
+    link: str | None = None
+    access: str | None = None
+    patient_key: str = ""
+    mirrors: str | None = None
+    sites: list[int] | None = None
+    redistributable: StrictBool | None = None
+    terms_source: str | None = None
+
+
+class DatasetsFile(Schema):
+    schema_: int | None = Field(default=None, alias="schema")
+    datasets: dict[str, DatasetEntry]
+    phantom: dict[str, DatasetEntry] = Field(default_factory=dict)
+
+
+def _part(name: str, pname: str, p: PartEntry, role: str, sites: tuple[int, ...], topics: Topics, file: Path,
+          pw: str) -> Part:
+    if pname not in PARTS:
+        raise ConfigError(file, pw, f"unknown part {pname!r} (allowed: {', '.join(PARTS)})")
+    lvl = "exam" if pname == "exam" else "image"
+    for t in p.topics:
+        if t not in topics.topics:
+            raise ConfigError(file, f"{pw}.topics", f"unknown topic {t!r} (known: {', '.join(topics.topics)})")
+        if lvl not in topics[t].levels:
+            raise ConfigError(file, f"{pw}.topics", f"topic {t!r} is not asked at {lvl} level")
+    return Part(name, pname, str(p.official_name or f"{name}-{pname}"), p.size, tuple(p.topics), role, sites)
+
+
+def _parse_dataset_group(group: dict[str, DatasetEntry], file: Path, where: str, topics: Topics,
+                         synthetic: bool) -> dict[str, Dataset]:
     out = {}
-    allowed = {"role", "link", "access", "patient_key", "parts", "mirrors", "sites", "redistributable", "terms_source"}
     for name, d in group.items():
         w = f"{where}.{name}"
-        _no_extra(d, allowed, file, w)
-        role = _require(d, "role", str, file, w)
-        if role not in ROLES:
-            raise ConfigError(file, f"{w}.role", f"unknown role {role!r} (allowed: {', '.join(ROLES)})")
-        sites = tuple(d.get("sites", ()) or ())
-        parts_raw = _require(d, "parts", dict, file, w)
-        parts = {}
-        for pname, p in parts_raw.items():
-            pw = f"{w}.parts.{pname}"
-            if pname not in PARTS:
-                raise ConfigError(file, pw, f"unknown part {pname!r} (allowed: {', '.join(PARTS)})")
-            _no_extra(p, {"official_name", "size", "topics"}, file, pw)
-            ptopics = tuple(_require(p, "topics", list, file, pw))
-            for t in ptopics:
-                if t not in topics.topics:
-                    raise ConfigError(file, f"{pw}.topics", f"unknown topic {t!r} (known: {', '.join(topics.topics)})")
-                lvl = "exam" if pname == "exam" else "image"
-                if lvl not in topics[t].levels:
-                    raise ConfigError(file, f"{pw}.topics", f"topic {t!r} is not asked at {lvl} level")
-            size = _require(p, "size", int, file, pw)
-            parts[pname] = Part(name, pname, str(p.get("official_name") or f"{name}-{pname}"), size, ptopics, role, sites)
+        sites = tuple(d.sites or ())
+        parts = {pname: _part(name, pname, p, d.role, sites, topics, file, f"{w}.parts.{pname}")
+                 for pname, p in d.parts.items()}
         if not synthetic:
-            for k in ("link", "access", "terms_source"):
-                _require(d, k, str, file, w)
-            _require(d, "redistributable", bool, file, w)
-        redistributable = True if synthetic else bool(d["redistributable"])
-        out[name] = Dataset(name, role, parts, str(d.get("link", "")), str(d.get("access", "")),
-                            str(d.get("patient_key", "")), d.get("mirrors"), sites, synthetic, redistributable,
-                            str(d.get("terms_source", "")))
+            for k in ("link", "access", "terms_source", "redistributable"):
+                if getattr(d, k) is None:
+                    raise ConfigError(file, f"{w}.{k}", "missing required key")
+        redistributable = True if synthetic else bool(d.redistributable)
+        out[name] = Dataset(name, d.role, parts, str(d.link or ""), str(d.access or ""), d.patient_key, d.mirrors,
+                            sites, synthetic, redistributable, str(d.terms_source or ""))
     return out
 
 
 def parse_datasets(raw: Any, file: Path, topics: Topics) -> Datasets:
-    if not isinstance(raw, dict):
-        raise ConfigError(file, "<root>", f"expected a mapping, got {type(raw).__name__}")
-    _no_extra(raw, {"schema", "datasets", "phantom"}, file, "")
-    real = _parse_dataset_group(_require(raw, "datasets", dict, file, ""), file, "datasets", topics, False)
-    phantom = _parse_dataset_group(raw.get("phantom", {}), file, "phantom", topics, True)
+    doc = validate(DatasetsFile, raw, file)
+    real = _parse_dataset_group(doc.datasets, file, "datasets", topics, False)
+    phantom = _parse_dataset_group(doc.phantom, file, "phantom", topics, True)
     for d in phantom.values():
         if d.mirrors and d.mirrors not in real:
             raise ConfigError(file, f"phantom.{d.name}.mirrors", f"unknown dataset {d.mirrors!r}")
@@ -248,28 +256,26 @@ class Profile:
     train_epochs: int
     train_max_items: int | None
     max_eval_items: int | None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ProfileEntry(Schema):
+    scale: float
+    image_size: StrictInt
+    description: str = ""
+    min_per_part: StrictInt = 8
+    train_epochs: StrictInt = 1
+    train_max_items: StrictInt | None = None
+    max_eval_items: StrictInt | None = None
+
+
+class ProfilesFile(Schema):
+    schema_: int | None = Field(default=None, alias="schema")
+    profiles: dict[str, ProfileEntry]
 
 
 def parse_profiles(raw: Any, file: Path) -> dict[str, Profile]:
-    profs = _require(raw, "profiles", dict, file, "")
-    out = {}
-    for name, p in profs.items():
-        w = f"profiles.{name}"
-        known = {"description", "scale", "image_size", "min_per_part", "train_epochs", "train_max_items",
-                 "max_eval_items"}
-        out[name] = Profile(
-            name=name,
-            description=str(p.get("description", "")),
-            scale=float(_require(p, "scale", (int, float), file, w)),
-            image_size=int(_require(p, "image_size", int, file, w)),
-            min_per_part=int(p.get("min_per_part", 8)),
-            train_epochs=int(p.get("train_epochs", 1)),
-            train_max_items=p.get("train_max_items"),
-            max_eval_items=p.get("max_eval_items"),
-            extra={k: v for k, v in p.items() if k not in known},
-        )
-    return out
+    doc = validate(ProfilesFile, raw, file)
+    return {name: Profile(name=name, **p.model_dump()) for name, p in doc.profiles.items()}
 
 
 # ------------------------------------------------------------------ cached entry points
