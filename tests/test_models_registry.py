@@ -132,3 +132,18 @@ def test_bad_trained_entries_and_root_keys_fail(mutate, key, text):
     with pytest.raises(ConfigError) as exc:
         parse_models(raw, REGISTRY)
     assert exc.value.key == key and str(REGISTRY) in str(exc.value) and text in str(exc.value)
+
+
+def test_local_yaml_is_validated(tmp_path):
+    from mammovqa.models.registry import local_overrides
+
+    cfg = tmp_path / "local.yaml"
+    assert local_overrides(cfg) == {}  # no file: no overrides
+    cfg.write_text("datasets: {MIAS: /data/mias}\nmodels: {medgemma-4b: /w/medgemma}\n")
+    assert local_overrides(cfg) == {"medgemma-4b": "/w/medgemma"}
+    cfg.write_text("model: {medgemma-4b: /w/medgemma}\n")  # misspelt section: an error, not silence
+    with pytest.raises(ConfigError, match=r"local\.yaml: model: unknown key 'model' \(allowed: datasets, models\)"):
+        local_overrides(cfg)
+    cfg.write_text("models: [a, b]\n")
+    with pytest.raises(ConfigError, match=r"local\.yaml: models: .*dictionary, got \['a', 'b'\]"):
+        local_overrides(cfg)

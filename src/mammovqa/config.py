@@ -17,7 +17,7 @@ import yaml
 from pydantic import Field, StrictBool, StrictInt
 
 from .errors import ConfigError
-from .paths import MANIFEST_DIR
+from .paths import LOCAL_CONFIG, MANIFEST_DIR
 from .schema import Schema, validate
 
 TOPIC_KEYS = ("Laterality", "View", "ACR", "Bi-Rads", "Background tissue", "Subtlety", "Masking potential",
@@ -276,6 +276,24 @@ class ProfilesFile(Schema):
 def parse_profiles(raw: Any, file: Path) -> dict[str, Profile]:
     doc = validate(ProfilesFile, raw, file)
     return {name: Profile(name=name, **p.model_dump()) for name, p in doc.profiles.items()}
+
+
+# ------------------------------------------------------------------ local.yaml
+
+
+class LocalConfig(Schema):
+    """``data_manifest/local.yaml`` (git-ignored): this machine's dataset folders and model weights."""
+
+    datasets: dict[str, str | None] = Field(default_factory=dict)  # name -> folder (empty: absent)
+    models: dict[str, str] = Field(default_factory=dict)  # registry id -> weights folder
+
+
+def load_local(path: str | Path | None = None) -> LocalConfig:
+    """The local configuration (empty when the file does not exist); not cached, a run may write it."""
+    file = Path(path) if path else LOCAL_CONFIG
+    if not file.exists():
+        return LocalConfig()
+    return validate(LocalConfig, load_yaml(file) or {}, file)
 
 
 # ------------------------------------------------------------------ cached entry points

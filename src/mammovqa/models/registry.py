@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field, StrictBool
 
-from ..config import load_yaml
+from ..config import load_local, load_yaml
 from ..errors import ConfigError, MammoVQAError
 from ..paths import LOCAL_CONFIG, MANIFEST_DIR, resolve
 from ..schema import Schema, validate
@@ -174,13 +174,7 @@ def get_model(model_id: str, path: str | Path | None = None) -> ModelSpec:
 
 def local_overrides(path: Path = LOCAL_CONFIG) -> dict[str, str]:
     """``models: {id: path}`` from the untracked ``local.yaml`` (absent file -> no overrides)."""
-    if not Path(path).exists():
-        return {}
-    raw = load_yaml(path) or {}
-    models = raw.get("models", {}) if isinstance(raw, dict) else None
-    if not isinstance(models, dict):
-        raise ConfigError(path, "models", f"expected a mapping of model id -> path, got {models!r}")
-    return {str(k): str(v) for k, v in models.items()}
+    return dict(load_local(path).models)
 
 
 def _is_checkpoint(p: Path) -> bool:
