@@ -346,3 +346,13 @@ def test_api_key_is_sent_never_stored_and_null_content_is_no_answer(tmp_path, mo
     assert [preds.rows[it.id]["output"] for it in items] == ["Left", None, "Left", None]
     df = score_items(items, preds, "strict", warn=False)
     assert list(df.missing) == [False, True, False, True]
+
+
+def test_provenance_split_with_rows_of_another_split_is_an_error(tmp_path, capsys):
+    items_path, items = _items_file(tmp_path)
+    f = _write_preds(tmp_path / "p.jsonl", [items[0], items[6]],
+                     prov={"model_id": "m/x", "split": "test", "level": "image"})
+    rc, _, err = _score(capsys, str(f), "--items", str(items_path))
+    assert rc == 2 and "mixes item sets" in err and "external-0" in err
+    rc, out, _ = _score(capsys, str(f), "--items", str(items_path), "--split", "test")
+    assert rc == 0 and "not scored (outside --split/--level): 1" in out and "n_missing: 5" in out

@@ -82,6 +82,14 @@ def cmd_score(args: argparse.Namespace) -> int:
         split = args.split or preds.provenance.get("split")
         level = args.level or preds.provenance.get("level")
         blocks = score_blocks(pred_path, split, level, set(preds.rows), all_items)
+        scored_ids = {it.id for it in all_items if (it.split, it.level) in set(blocks)}
+        outside = sorted(set(preds.rows) & known - scored_ids)
+        if outside and not (args.split or args.level):
+            raise DataError(pred_path, None, f"the provenance says split={split} level={level}, but {len(outside)} "
+                            f"rows answer items of another split or level (e.g. {outside[:3]}): the file mixes item "
+                            "sets; re-run it, or pass --split/--level to score one part explicitly")
+        if outside:
+            print(f"not scored (outside --split/--level): {len(outside)} predictions (e.g. {outside[:3]})")
         for split, level in blocks:
             items = select_items(all_items, split, level)
             if not items:
