@@ -124,6 +124,51 @@ def bleu(hyps: Sequence[str], refs: Sequence[str]) -> tuple[list[float], np.ndar
     return [float(x) for x in corpus], np.asarray(per, dtype=float).T
 
 
+def bleu_stats(hyps: Sequence[str], refs: Sequence[str], n: int = 4) -> np.ndarray:
+    """Per-pair BLEU sufficient statistics ``[testlen, reflen, guess_1..n, correct_1..n]`` (pycocoevalcap's
+    cooking, one reference per pair), so corpus BLEU of any resample is a function of column sums."""
+    from pycocoevalcap.bleu.bleu_scorer import BleuScorer
+
+    scorer = BleuScorer(n=n)
+    for h, r in zip(hyps, refs):
+        scorer += (h, [r])
+    rows = []
+    for comps in scorer.ctest:
+        reflen = comps["reflen"]
+        reflen = min(reflen, key=lambda x: (abs(x - comps["testlen"]), x)) if isinstance(reflen, list) else reflen
+        rows.append([comps["testlen"], reflen, *comps["guess"], *comps["correct"]])
+    return np.asarray(rows, dtype=float).reshape(-1, 2 + 2 * n)
+
+
+def corpus_bleu_from_sums(sums: np.ndarray, n: int = 4) -> np.ndarray:
+    """Corpus BLEU-1..n from summed :func:`bleu_stats` rows (shape (..., 2 + 2n)) -> (..., n), exactly
+    pycocoevalcap's corpus formula (its tiny/small smoothing and brevity penalty)."""
+    small, tiny = 1e-9, 1e-15
+    testlen, reflen = sums[..., 0], sums[..., 1]
+    guess, correct = sums[..., 2:2 + n], sums[..., 2 + n:2 + 2 * n]
+    logp = np.cumsum(np.log((correct + tiny) / (guess + small)), axis=-1) / np.arange(1, n + 1)
+    ratio = (testlen + tiny) / (reflen + small)
+    bp = np.where(ratio < 1, np.exp(1 - 1 / np.maximum(ratio, tiny)), 1.0)
+    return np.exp(logp) * bp[..., None]
+
+
+def cluster_weights(clusters: Sequence[str], n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(cluster code per pair, (n_boot, k) multiplicities): one patient-clustered bootstrap, shared by every
+    corpus statistic of a system so that their replicates are the same resamples."""
+    inv, k = _cluster_index(clusters)
+    rng = np.random.default_rng(seed)
+    return inv, rng.multinomial(k, np.full(k, 1.0 / k), size=n_boot) if k else np.zeros((n_boot, 0), int)
+
+
+def corpus_ci(boot: np.ndarray, level: float = 0.95) -> dict[str, float]:
+    """Percentile interval of corpus-statistic replicates."""
+    ok = boot[np.isfinite(boot)]
+    if not ok.size:
+        return {"ci_low": float("nan"), "ci_high": float("nan")}
+    a = (1 - level) / 2
+    return {"ci_low": float(np.quantile(ok, a)), "ci_high": float(np.quantile(ok, 1 - a))}
+
+
 def cider(hyps: Sequence[str], refs: Sequence[str]) -> tuple[float, np.ndarray]:
     """Corpus (mean) and per-pair CIDEr from pycocoevalcap's CiderScorer (n=4, sigma=6)."""
     from pycocoevalcap.cider.cider_scorer import CiderScorer
@@ -170,7 +215,23 @@ def _meteor_text(text: str) -> str:
     return " ".join(text.replace("|||", " ").split())
 
 
-def meteor15_systems(hyps: Mapping[str, Sequence[str]], refs: Sequence[str]) -> dict[str, tuple[float, np.ndarray]]:
+def _resampled_pairs(inv: np.ndarray, w: np.ndarray) -> list[np.ndarray]:
+    """Pair indices of each bootstrap replicate: every pair of a cluster, repeated as often as it was drawn."""
+    members = [np.flatnonzero(inv == c) for c in range(w.shape[1])]
+    sizes = np.array([len(m) for m in members])
+    flat = np.concatenate(members) if members else np.zeros(0, int)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(sizes) else np.zeros(0, int)
+    out = []
+    for row in w:
+        picked = np.repeat(np.arange(len(members)), row)
+        out.append(np.concatenate([flat[starts[c]:starts[c] + sizes[c]] for c in picked]) if picked.size
+                   else np.zeros(0, int))
+    return out
+
+
+def meteor15_systems(hyps: Mapping[str, Sequence[str]], refs: Sequence[str],
+                     resample: tuple[np.ndarray, np.ndarray] | None = None,
+                     boot_out: dict[str, np.ndarray] | None = None) -> dict[str, tuple[float, np.ndarray]]:
     """Corpus and per-pair METEOR 1.5 (``-l en -norm``) of several systems against the same references, in ONE
     Java process (texts are scored as given: pass ``coco_tokenize``d text, as :func:`score_reports` does).
 
@@ -180,6 +241,11 @@ def meteor15_systems(hyps: Mapping[str, Sequence[str]], refs: Sequence[str]) -> 
     main thread reads the statistics (a constant baseline repeats one text, so most of its pairs are shared),
     then one EVAL line per system returns its per-pair and corpus scores. The numbers equal one call per
     system (tested). The serial garbage collector changes no score; it saves ~10% CPU when Java shares a core.
+
+    ``resample`` = (cluster code per pair, (B, k) multiplicities, see :func:`cluster_weights`) with ``boot_out``
+    fills ``boot_out[name]`` with the corpus METEOR of each patient-clustered resample, computed by the same
+    Java aggregation from the already computed per-pair statistics (one more EVAL line per resample): the
+    interval of the corpus number itself, which a CI of the per-pair mean is not.
     """
     names = list(hyps)
     for name in names:
@@ -221,6 +287,11 @@ def meteor15_systems(hyps: Mapping[str, Sequence[str]], refs: Sequence[str]) -> 
                 stdin.flush()
                 per = np.array([float(stdout.readline().strip()) for _ in where[name]])
                 out[name] = (float(stdout.readline().strip()), per)
+            if resample is not None and boot_out is not None:
+                pairs = _resampled_pairs(*resample)
+                for name in names:
+                    boot_out[name] = _meteor_eval_many(stdin, stdout, [[stats[i] for i in where[name][p]]
+                                                                       for p in pairs])
         except (EOFError, ValueError, BrokenPipeError) as exc:
             proc.kill()
             proc.wait()
@@ -230,6 +301,27 @@ def meteor15_systems(hyps: Mapping[str, Sequence[str]], refs: Sequence[str]) -> 
                                       "use --meteor nltk or --meteor none") from None
         stdin.close()
         proc.wait(timeout=60)
+    return out
+
+
+def _meteor_eval_many(stdin, stdout, stat_lists: list[list[str]]) -> np.ndarray:
+    """Corpus METEOR of each list of per-pair statistics: EVAL lines written by a thread, answers read here."""
+    def feed() -> None:
+        try:
+            for st in stat_lists:
+                stdin.write(("EVAL ||| " + " ||| ".join(st) + "\n").encode())
+            stdin.flush()
+        except BrokenPipeError:
+            pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    out = np.empty(len(stat_lists))
+    for b, st in enumerate(stat_lists):
+        for _ in st:
+            stdout.readline()  # per-pair scores of the resample: not needed
+        out[b] = float(stdout.readline().strip())
+    writer.join()
     return out
 
 
@@ -320,6 +412,9 @@ class ReportScores:
     implementations: dict[str, str]
     meteor_backend: str = "1.5"
     notes: dict[str, str] = field(default_factory=dict)
+    # patient-clustered bootstrap replicates of corpus statistics that are not pair means (BLEU, METEOR 1.5):
+    # the interval of the number actually reported, so it always contains its estimate
+    corpus_boot: dict[str, np.ndarray] = field(default_factory=dict)
 
     def table(self, system: str = "") -> pd.DataFrame:
         """One row per metric: value, implementation (name and version), pairs counted, note."""
@@ -350,8 +445,11 @@ def _implementations(meteor: MeteorBackend) -> dict[str, str]:
 
 def score_reports(generations: Sequence[str | None], references: Sequence[str | None],
                   ids: Sequence[str] | None = None, patient_ids: Sequence[str] | None = None,
-                  meteor: MeteorBackend = "1.5") -> ReportScores:
+                  meteor: MeteorBackend = "1.5", n_boot: int = 2000, seed: int = 0) -> ReportScores:
     """Score generated reports against references (same order); never raises on bad text.
+
+    ``n_boot`` > 0 also stores patient-clustered bootstrap replicates of the corpus BLEU values
+    (``corpus_boot``), from per-pair sufficient statistics: the interval of the corpus number itself.
 
     Bad input is scored and counted: empty generations score 0 on text metrics and are wrong on BI-RADS;
     ``None`` is treated as empty; non-ASCII text is kept (NFKC-normalised). Corpus BLEU and METEOR are the
@@ -370,11 +468,19 @@ def score_reports(generations: Sequence[str | None], references: Sequence[str | 
                         (list(ids) if ids is not None else [str(i) for i in range(n)])})
     corpus: dict[str, float] = {}
     notes: dict[str, str] = {}
+    boot: dict[str, np.ndarray] = {}
     if n:
         b_corpus, b_per = bleu(tg, tr)
         for k in range(4):
             per[f"bleu_{k + 1}"] = b_per[:, k]
             corpus[f"bleu_{k + 1}"] = b_corpus[k]
+        if n_boot > 0:
+            inv, w = cluster_weights(per["patient_id"].astype(str).to_numpy(), n_boot, seed)
+            stats = bleu_stats(tg, tr)
+            sums = np.stack([np.bincount(inv, weights=stats[:, j], minlength=w.shape[1])
+                             for j in range(stats.shape[1])], axis=1)
+            reps = corpus_bleu_from_sums(w.astype(float) @ sums)
+            boot = {f"bleu_{k + 1}": reps[:, k] for k in range(4)}
         per["rouge_l"] = rouge_l(gens, refs)
         corpus["rouge_l"] = float(per["rouge_l"].mean())
         if meteor != "none":
@@ -411,31 +517,40 @@ def score_reports(generations: Sequence[str | None], references: Sequence[str | 
         notes["birads4_acc"] = notes["birads_acc"]
         notes["density_acc"] = f"{counts['reference_without_density']} references without density excluded"
         notes["cider"] = "per-pair CIDEr depends on the reference set (IDF)"
-    return ReportScores(per, corpus, counts, _implementations(meteor), meteor, notes)
+    return ReportScores(per, corpus, counts, _implementations(meteor), meteor, notes,
+                        corpus_boot=boot if n and n_boot > 0 else {})
 
 
 def score_systems(generations: Mapping[str, Sequence[str | None]], references: Sequence[str | None],
                   ids: Sequence[str] | None = None, patient_ids: Sequence[str] | None = None,
-                  meteor: MeteorBackend = "1.5") -> dict[str, ReportScores]:
+                  meteor: MeteorBackend = "1.5", n_boot: int = 2000, seed: int = 0) -> dict[str, ReportScores]:
     """:func:`score_reports` of several systems on the same pairs; with METEOR 1.5, one Java process for all.
 
     Every other metric is computed per system exactly as :func:`score_reports` does; the METEOR column and corpus
     value come from :func:`meteor15_systems`, so the scores equal one ``score_reports`` call per system.
     """
     if meteor != "1.5":
-        return {name: score_reports(gens, references, ids, patient_ids, meteor=meteor)
+        return {name: score_reports(gens, references, ids, patient_ids, meteor=meteor, n_boot=n_boot, seed=seed)
                 for name, gens in generations.items()}
-    scores = {name: score_reports(gens, references, ids, patient_ids, meteor="none")
+    scores = {name: score_reports(gens, references, ids, patient_ids, meteor="none", n_boot=n_boot, seed=seed)
               for name, gens in generations.items()}
     if not len(references):
         return scores
     tokenized = {name: [coco_tokenize(g) for g in gens] for name, gens in generations.items()}
     impl = _implementations("1.5")["meteor"]
-    for name, (corpus, per) in meteor15_systems(tokenized, [coco_tokenize(r) for r in references]).items():
+    boot: dict[str, np.ndarray] = {}
+    resample = None
+    if n_boot > 0:
+        clusters = next(iter(scores.values())).per_pair["patient_id"].astype(str).to_numpy()
+        resample = cluster_weights(clusters, n_boot, seed)
+    for name, (corpus, per) in meteor15_systems(tokenized, [coco_tokenize(r) for r in references],
+                                                resample, boot).items():
         sc = scores[name]
         sc.per_pair.insert(list(sc.per_pair.columns).index("cider"), "meteor", per)
         sc.corpus["meteor"] = corpus
         sc.implementations["meteor"], sc.meteor_backend = impl, "1.5"
+        if name in boot:
+            sc.corpus_boot["meteor"] = boot[name]
     return scores
 
 

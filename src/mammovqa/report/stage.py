@@ -202,10 +202,10 @@ def metrics_table(scores: dict[str, Any], label: str, n_boot: int, seed: int,
                   published_yaml: Path | None = PAPER_DIR / "published.yaml") -> pd.DataFrame:
     """Long table: one row per (system, metric) with a patient-clustered 95% CI, then the published AMRG rows.
 
-    The value is the implementation's corpus statistic (BLEU, METEOR) or the pair mean; the CI is always of the
-    per-pair mean (for BLEU/METEOR it brackets the pair mean, which the note says).
+    The value is the implementation's corpus statistic (BLEU, METEOR) or the pair mean; the CI is of that same
+    value: corpus BLEU/METEOR recomputed on patient-clustered resamples, pair means resampled likewise.
     """
-    from ..eval.report_metrics import DISPLAY, cluster_bootstrap_ci
+    from ..eval.report_metrics import DISPLAY, cluster_bootstrap_ci, corpus_ci
 
     rows = []
     for system, sc in scores.items():
@@ -216,13 +216,17 @@ def metrics_table(scores: dict[str, Any], label: str, n_boot: int, seed: int,
             col = PER_PAIR.get(key, key)
             if key == "finding_f1":
                 ci = micro_f1_ci(sc.per_pair, n_boot, seed)
+            elif key in getattr(sc, "corpus_boot", {}):  # corpus BLEU/METEOR: the corpus statistic resampled
+                ci = corpus_ci(sc.corpus_boot[key])
             elif col in sc.per_pair:
                 ci = cluster_bootstrap_ci(sc.per_pair[col].to_numpy(float), clusters, n_boot=n_boot, seed=seed)
             else:
                 ci = {"ci_low": np.nan, "ci_high": np.nan}
             note = sc.notes.get(key, "")
             if key in ("meteor", "bleu_4"):
-                note = "; ".join(x for x in (note, "CI of the per-pair mean") if x)
+                how = ("CI: corpus statistic over patient resamples" if key in getattr(sc, "corpus_boot", {})
+                       else "CI of the per-pair mean")
+                note = "; ".join(x for x in (note, how) if x)
             n = sc.counts["pairs"] - (sc.counts["reference_without_birads"] if key.startswith("birads") else
                                       sc.counts["reference_without_density"] if key.startswith("density") else 0)
             rows.append({"system": system, "data_source": label, "metric": DISPLAY.get(key, key), "key": key,
