@@ -18,12 +18,15 @@ from .paths import RunPaths
 PHANTOM_NOTE = "Synthetic phantom data, not real mammograms."
 
 
-def data_note(source: str, datasets_used: list[str] | None = None) -> str:
-    """The plain-words label every caption and table carries."""
+def data_note(source: str, datasets_used: list[str] | None = None, datasets_absent: list[str] | None = None) -> str:
+    """The plain-words label every caption and table carries: what data, and (real runs) which datasets were
+    not available, so a reader never mistakes a partial run for the whole benchmark."""
     if source == "phantom":
         return PHANTOM_NOTE
     used = ", ".join(datasets_used or [])
-    return f"Real data ({used})." if used else "Real data."
+    note = f"Real data ({used})." if used else "Real data."
+    absent = sorted(set(datasets_absent or []) - set(datasets_used or []))
+    return note + (f" Not available to this run: {', '.join(absent)}." if absent else "")
 
 
 # ------------------------------------------------------------------ what a dataset's terms allow us to show
