@@ -212,3 +212,18 @@ def test_intervals_come_from_the_statistics_table_when_it_matches(tmp_path):
                                    n_boot=300)
     assert list(ci["ci_source"]) == ["statistics stage", "computed here"] and ci.loc[0, "ci_low"] == 0.11
     assert "1 from the statistics-stage table, 1 computed here" in label
+
+
+def test_dataset_figures_have_no_collisions(tmp_path):
+    from mammovqa.viz.dataset import plot_composition, plot_label_distribution
+
+    rng = np.random.default_rng(3)
+    dist = pd.DataFrame([{"topic": t, "split": sp, "answer": f"Level {a}", "share": rng.uniform()}
+                         for t in TOPICS[:12] for sp in ("train", "val", "test", "external") for a in "ABCD"
+                         if not (sp == "external" and t == TOPICS[0])])
+    fig = plot_label_distribution(dist)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["train", "val", "test", "external"]
+    _check(fig, tmp_path, "labels")
+    comp = pd.DataFrame([{"role": "internal" if i < 8 else "external", "dataset": f"Phantom-{i}", "records": 10,
+                          "patients": 5, "qa_pairs": 100, **{t: 10 for t in TOPICS}} for i in range(11)])
+    _check(plot_composition(comp), tmp_path, "composition")

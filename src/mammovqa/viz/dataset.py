@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.patches import Patch
 from PIL import Image
 
 from ..paths import resolve
@@ -40,7 +41,7 @@ def plot_label_distribution(dist: pd.DataFrame, max_topics: int = 12) -> plt.Fig
     topics = sorted(dist["topic"].unique())[:max_topics]
     ncol = 3
     nrow = int(np.ceil(len(topics) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=fig_size(11, 2.3 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=fig_size(11, 2.3 * nrow + 0.6), squeeze=False, layout="constrained")
     for ax, topic in zip(axes.flat, topics):
         sub = dist[dist["topic"] == topic]
         table = sub.pivot_table(index="answer", columns="split", values="share", fill_value=0.0)
@@ -54,10 +55,10 @@ def plot_label_distribution(dist: pd.DataFrame, max_topics: int = 12) -> plt.Fig
         ax.set_xlim(0, 1)
     for ax in list(axes.flat)[len(topics):]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper right", fontsize=7, frameon=False)
+    splits = [sp for sp in SPLIT_COLOURS if sp in set(dist["split"])]  # every split, not the first panel's
+    handles = [Patch(color=SPLIT_COLOURS[sp], label=sp) for sp in splits]
     fig.suptitle("Gold-answer distribution per topic and split")
-    fig.tight_layout()
+    fig.legend(handles=handles, loc="outside lower center", fontsize=7, ncol=len(handles) or 1)
     return fig
 
 

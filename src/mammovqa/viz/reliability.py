@@ -130,7 +130,9 @@ def forest_vs_random(tests: pd.DataFrame, title: str = "Weighted accuracy minus 
             handles.append(Patch(color="#dde6f3", label=f"equivalence margin (+/- {100 * margin:g} points)"))
         fig.legend(handles=handles, fontsize=7, loc="outside lower center", ncol=min(len(handles), 3))
     else:
-        axes.flat[0].text(0.5, 0.5, "no testable model x topic", ha="center", va="center", fontsize=9,
+        axes.flat[0].axis("off")
+        axes.flat[0].text(0.5, 0.5, "nothing to draw: no model x topic has enough items\nfor a test at this profile "
+                          "(see the significance table)", ha="center", va="center", fontsize=9,
                           transform=axes.flat[0].transAxes)
     fig.suptitle(f"{title}\n{_skipped_note(skipped, len(d))}", fontsize=9)
     return fig

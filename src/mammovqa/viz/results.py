@@ -59,7 +59,7 @@ def accuracy_by_topic(rows: pd.DataFrame, metric: str = "weighted_accuracy", tit
         have = np.isfinite(vals)
         st = styles[model]
         ax.bar(xs[have], vals[have], width, label=f"{model} ({st.category})", zorder=2, **st.bar())
-        ax.plot(xs[have], vals[have], ls="", ms=3.2, zorder=3, **st.point())
+        ax.plot(xs[have], vals[have], ls="", ms=4, zorder=3, **st.point())
         not_run_bars(ax, xs[~have], width)
         if ci is not None:
             _error_bars(ax, xs[have], vals[have], [ci.loc[(model, t)] if (model, t) in ci.index else None
@@ -85,7 +85,7 @@ def _bar_handles(ax) -> list:
 def _error_bars(ax, xs: np.ndarray, vals: np.ndarray, cis: list) -> None:
     lo = np.array([100 * float(c["ci_low"]) if c is not None else np.nan for c in cis])
     hi = np.array([100 * float(c["ci_high"]) if c is not None else np.nan for c in cis])
-    ok = np.isfinite(lo) & np.isfinite(hi)
+    ok = np.isfinite(lo) & np.isfinite(hi) & (hi - lo > 1e-6)  # a zero-width interval would only add caps at the value
     if ok.any():  # an estimate may sit on a percentile bound: never a negative whisker
         err = np.clip(np.array([vals[ok] - lo[ok], hi[ok] - vals[ok]]), 0, None)
         ax.errorbar(xs[ok], vals[ok], yerr=err, fmt="none", ecolor="#111111", elinewidth=0.7, capsize=1.5, zorder=5)

@@ -72,8 +72,8 @@ class ModelStyle:
     category: str
 
     def bar(self) -> dict:
-        return {"color": self.colour, "hatch": self.hatch, "edgecolor": "white" if not self.hatch else "#222222",
-                "linewidth": 0.4}
+        # white edges: neighbouring bars stay apart and the hatch reads on every palette colour, dark or light
+        return {"color": self.colour, "hatch": self.hatch, "edgecolor": "white", "linewidth": 0.4}
 
     def point(self) -> dict:
         return {"color": self.colour, "marker": self.marker, "markeredgecolor": "#222222", "markeredgewidth": 0.4}
