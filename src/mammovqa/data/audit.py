@@ -12,8 +12,9 @@ from typing import Any
 
 
 def data_audit(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """The audit dict of one reader summary: records read, labels withheld by reason, records dropped by reason,
-    duplicate rows merged/conflicting, and which patient key was used."""
+    """The audit dict of one reader summary: records read, labels withheld by reason (no label-map entry),
+    deliberate exclusions by reason (a label or a row the label map or the reader leaves out on purpose),
+    records dropped by reason, duplicate rows merged/conflicting, and which patient key was used."""
     withheld: dict[str, int] = {}
     for w in summary.get("withheld", []):
         reason = f"{w['topic']} {w['value']!r}: {w.get('why') or 'no label-map entry'}"
@@ -25,7 +26,7 @@ def data_audit(summary: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "records_read": int(summary.get("records", 0)),
         "labels_withheld": dict(sorted(withheld.items())),
-        "labels_excluded": dict(summary.get("exclusions", {})),
+        "excluded": dict(summary.get("exclusions", {})),
         "records_dropped": dict(sorted(dropped.items())),
         "duplicates": {"rows_merged": int(dup.get("merged", 0)), "rows_conflicting": int(dup.get("conflicting", 0)),
                        "images_under_two_names": len(summary.get("duplicates", []))},

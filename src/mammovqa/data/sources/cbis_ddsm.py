@@ -60,6 +60,7 @@ def series_uid(path: str) -> str:
 
 class CBISDDSMReader(Reader):
     name = "CBIS-DDSM"
+    patient_key = "P_xxxxx from the case key in the image file path"
 
     def _jpeg_index(self, info_file: Path) -> dict[tuple[str, str], Path]:
         """(series UID, SeriesDescription) -> local JPEG path; undescribed files kept per series for ``_lookup``."""

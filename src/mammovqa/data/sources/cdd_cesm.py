@@ -37,6 +37,7 @@ NAME_RE = re.compile(r"^(P\d+)_([LR])_DM_(CC|MLO)", re.IGNORECASE)
 
 class CDDCESMReader(Reader):
     name = "CDD-CESM"
+    patient_key = "P<n> from Image_name (Patient_ID column when the name has none)"
 
     def _records(self) -> Iterator[Record]:
         xlsx = self.find_file(*XLSX)

@@ -111,6 +111,7 @@ def read_info_txt(file: Path) -> list[tuple[int, dict[str, str]]]:
 
 class DMIDReader(Reader):
     name = "DMID"
+    patient_key = "image id (DMID publishes no patient key)"
 
     def _records(self) -> Iterator[Record]:
         xlsx = self.find_file(*XLSX, required=False)

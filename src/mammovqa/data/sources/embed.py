@@ -32,6 +32,7 @@ MAX_IMAGES = 15
 
 class EMBEDReader(Reader):
     name = "EMBED"
+    patient_key = "empi_anon column"
 
     def _image_root(self) -> Path:
         for cand in ("images", "anon_dicom", "."):

@@ -27,6 +27,7 @@ VIEWS = ("CC", "MLO")
 
 class RSNAReader(Reader):
     name = "RSNA"
+    patient_key = "patient_id column"
 
     def _records(self) -> Iterator[Record]:
         csv = self.find_file("train.csv", "rsna-breast-cancer-detection/train.csv")

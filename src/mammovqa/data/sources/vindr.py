@@ -49,6 +49,7 @@ def _categories(reader: Reader, cell: str, file: Path, row: int) -> list[str] | 
 
 class VinDrReader(Reader):
     name = "VinDr-Mammo"
+    patient_key = "study_id column (one exam per patient)"
 
     def _records(self) -> Iterator[Record]:
         csv = self.find_file(*CSV)
