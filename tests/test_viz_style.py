@@ -199,13 +199,13 @@ def test_intervals_come_from_the_statistics_table_when_it_matches(tmp_path):
                                    n_boot=300)
     assert (ci["ci_source"] == "computed here").all() and "computed for this figure" in label
     assert ((ci["ci_low"] <= rows["weighted_accuracy"]) & (rows["weighted_accuracy"] <= ci["ci_high"])).all()
-    table = rows.assign(estimate=rows["weighted_accuracy"], ci_low=0.11, ci_high=0.99, verdict="inconclusive")
+    table = rows.assign(estimate=rows["weighted_accuracy"].round(4), ci_low=0.11, ci_high=0.99, verdict="inconclusive",
+                        cluster_key="record_id")  # as notebook 05 writes it: 4 decimals, its resampling key
     table.to_csv(tmp_path / "significance.csv", index=False)
-    (tmp_path / "significance.md").write_text("Clustered on record_id. note\n")
     ci, _ = accuracy_intervals(rows, scored, cluster="patient_id", stats_table=tmp_path / "significance.csv",
                                n_boot=300)
     assert (ci["ci_source"] == "computed here").all()  # clustered differently: not used
-    (tmp_path / "significance.md").write_text("Clustered on patient_id. note\n")
+    table["cluster_key"] = "patient_id"
     table.loc[1, "estimate"] += 0.01  # a stale row (other predictions): not used for that bar
     table.to_csv(tmp_path / "significance.csv", index=False)
     ci, label = accuracy_intervals(rows, scored, cluster="patient_id", stats_table=tmp_path / "significance.csv",

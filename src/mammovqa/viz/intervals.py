@@ -15,26 +15,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..stats import cluster_bootstrap, cluster_stats, wacc_from_sums
+from ..stats import add_patient_key, cluster_bootstrap, cluster_stats, wacc_from_sums
+from ..stats.weighted import PATIENT_KEY
 from .style import stable_seed
 
-CLUSTER_WORDS = {"record_id": "image", "exam_id": "exam", "patient_id": "patient"}
+CLUSTER_WORDS = {"record_id": "image", "exam_id": "exam", "patient_id": "patient", PATIENT_KEY: "patient"}
+TOLERANCE = 6e-5  # the statistics stage writes its full table with 4 decimals
 
 
 def read_stats_table(path: str | Path, cluster: str) -> pd.DataFrame | None:
     """The statistics stage's table at ``path`` if it exists and was clustered on ``cluster``, else None.
 
-    The clustering unit is read from a ``cluster`` column when present, else from the table's note
-    (``<path>.md``: "Clustered on <column>.", as notebook 05 writes it).
+    The clustering unit is read from a ``cluster_key`` (or ``cluster``) column when present, else from the
+    table's note (``<path>.md``: "resamples of `<column>`", as notebook 05 writes it).
     """
     path = Path(path)
     if not path.exists():
         return None
     table = pd.read_csv(path)
-    if "cluster" in table.columns:
-        return table if set(table["cluster"].dropna().astype(str)) == {cluster} else None
+    for col in ("cluster_key", "cluster"):
+        if col in table.columns:
+            return table if set(table[col].dropna().astype(str)) == {cluster} else None
     note = path.with_suffix(".md")
-    if note.exists() and f"Clustered on {cluster}." in note.read_text(encoding="utf-8"):
+    if note.exists() and f"resamples of `{cluster}`" in note.read_text(encoding="utf-8"):
         return table
     return None
 
@@ -47,22 +50,25 @@ def bootstrap_interval(group: pd.DataFrame, cluster: str, n_boot: int, seed: int
     return res.ci_low, res.ci_high
 
 
-def accuracy_intervals(rows: pd.DataFrame, scored: pd.DataFrame, cluster: str = "patient_id",
+def accuracy_intervals(rows: pd.DataFrame, scored: pd.DataFrame, cluster: str = PATIENT_KEY,
                        stats_table: str | Path | None = None, n_boot: int = 2000,
                        seed: int = 0) -> tuple[pd.DataFrame, str]:
     """Per (model, topic) of ``rows`` (a metrics table slice): ``ci_low``, ``ci_high``, ``ci_source``; and a
     legend label saying where the intervals come from.
 
     ``scored`` holds the per-item scores behind ``rows`` (same split, level, matcher; it is filtered to them
-    when it has those columns). ``stats_table`` is the path of ``tables/significance.csv``.
+    when it has those columns). ``stats_table`` is the path of ``tables/significance_all.csv`` (estimates to
+    4 decimals, hence the tolerance). ``patient_key`` (the statistics stage's unit) is derived when absent.
     """
     items = _matching_items(rows, scored)
+    if cluster == PATIENT_KEY and PATIENT_KEY not in items.columns:
+        items = add_patient_key(items)
     table = read_stats_table(stats_table, cluster) if stats_table is not None else None
     lookup = {} if table is None else {(r.model, r.topic): r for r in table.itertuples() if np.isfinite(r.estimate)}
     out = []
     for r in rows[["model", "topic", "n", "weighted_accuracy"]].itertuples():
         hit = lookup.get((r.model, r.topic))
-        if hit is not None and int(hit.n) == int(r.n) and abs(float(hit.estimate) - float(r.weighted_accuracy)) < 1e-9:
+        if hit is not None and int(hit.n) == int(r.n) and abs(float(hit.estimate) - float(r.weighted_accuracy)) < TOLERANCE:
             out.append((r.model, r.topic, float(hit.ci_low), float(hit.ci_high), "statistics stage"))
             continue
         g = items[(items["model"] == r.model) & (items["topic"] == r.topic)]

@@ -66,9 +66,16 @@ def balance_vs_gap(balance: pd.DataFrame, acc: pd.DataFrame, balance_col: str = 
 
 
 def breast_vs_finding(acc: pd.DataFrame, topics: Sequence[str] = ("Pathology", "Abnormality"),
-                      metric: str = "weighted_accuracy", title: str = "Breast vs finding sets") -> plt.Figure:
+                      metric: str = "weighted_accuracy", title: str = "Breast vs finding sets",
+                      intervals: pd.DataFrame | None = None) -> plt.Figure:
     """Fig. 3e: per model, the same question asked of whole breasts and of lesion crops (topic labels
-    "<Topic> (breast)" / "<Topic> (finding)"), side by side; a missing score is a hatched stub, not a 0."""
+    "<Topic> (breast)" / "<Topic> (finding)"), side by side; a missing score is a hatched stub, not a 0.
+
+    ``intervals``: the statistics stage's table (``test_against_random``: ``model``, ``topic``, ``ci_low``,
+    ``ci_high`` of the weighted accuracy) draws its 95% clustered CIs as error bars.
+    """
+    ci = intervals.dropna(subset=["ci_low", "ci_high"]).set_index(["model", "topic"]) if intervals is not None \
+        else None
     n_models = acc["model"].nunique()
     fig, axes = plt.subplots(1, len(topics), figsize=fig_size(max(4.2, 0.45 * n_models + 1.2) * len(topics), 4.0),
                              squeeze=False, layout="constrained")
@@ -84,6 +91,15 @@ def breast_vs_finding(acc: pd.DataFrame, topics: Sequence[str] = ("Pathology", "
             ax.plot(x[have] + off, vals[have], ls="", marker=("o", "s")[k], ms=3,
                     color=st["color"], markeredgecolor="#222222", markeredgewidth=0.4)
             not_run_bars(ax, x[~have] + off, 0.4)
+            if ci is not None:
+                key = [(m, f"{topic} ({part})") for m in models]
+                ok = np.array([have[i] and key[i] in ci.index for i in range(len(models))], dtype=bool)
+                if ok.any():
+                    lo = np.array([100 * ci.loc[key[i], "ci_low"] for i in np.flatnonzero(ok)])
+                    hi = np.array([100 * ci.loc[key[i], "ci_high"] for i in np.flatnonzero(ok)])
+                    err = np.clip([vals[ok] - lo, hi - vals[ok]], 0, None)
+                    ax.errorbar(x[ok] + off, vals[ok], yerr=err, fmt="none", ecolor="#111111", elinewidth=0.7,
+                                capsize=1.5)
         ax.set_xticks(x, models, rotation=30, ha="right", fontsize=7)
         ax.set(title=topic, ylabel=f"{metric.replace('_', ' ').capitalize()} (%)", ylim=(0, 100))
         handles, _ = ax.get_legend_handles_labels()
