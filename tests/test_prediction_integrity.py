@@ -252,7 +252,9 @@ def test_degenerate_outputs_flags_empty_and_constant_answers():
     same = degenerate_outputs(rows(["A: Left"] * 38 + ["B", "Right"]))
     assert same is not None and same["reason"] == "identical" and same["top_output"] == "A: Left"
     assert degenerate_outputs(rows(["Left", "Right"] * 20)) is None
-    assert degenerate_outputs(rows(["Left"] * 5)) is None  # too few answers to judge
+    assert degenerate_outputs(rows(["Left"] * 5)) is None  # too few answers to judge a repeated answer
+    assert degenerate_outputs(rows([""] * 4))["reason"] == "empty"  # no answer at all is always degenerate
+    assert degenerate_outputs({}) is None
 
 
 def test_stage_lock_refuses_a_second_run(tmp_path):
