@@ -175,7 +175,11 @@ def test_reliability_and_comparison_figures_have_no_collisions(tmp_path):
     _check(breast_vs_finding(acc), tmp_path, "breast_finding")
     rows = _rows(6, 6)
     both = pd.concat([rows, rows.assign(split="external", weighted_accuracy=rows["weighted_accuracy"] * 0.9)])
-    _check(internal_vs_external(both.dropna()), tmp_path, "ext")
+    both = both.dropna()
+    ci = both.assign(ci_low=both["weighted_accuracy"] - 0.05, ci_high=both["weighted_accuracy"] + 0.05)
+    fig = internal_vs_external(both, intervals=ci, interval_label="95% CI, clustered by patient")
+    assert len(fig.axes[0].lines) > len(both)  # two whiskers per point (one row per split), besides the points
+    _check(fig, tmp_path, "ext")
     dis = rows.assign(differ=0.1)[["model", "category", "topic", "differ"]]
     _check(disagreement_bars(dis), tmp_path, "dis")
     bias = pd.DataFrame([{"model": m, "category": c, "n_options": 4, "n_items": 10, "letter": letter,

@@ -166,19 +166,26 @@ def _label(model: str, category: str) -> str:
     return f"{model} ({category})" if category else model
 
 
-def internal_vs_external(rows: pd.DataFrame, metric: str = "weighted_accuracy", title: str = "") -> plt.Figure:
+def internal_vs_external(rows: pd.DataFrame, metric: str = "weighted_accuracy", title: str = "",
+                         intervals: pd.DataFrame | None = None, interval_label: str = "95% CI") -> plt.Figure:
     """Internal (test) vs external accuracy, one point per model and shared topic (Fig. 3f).
 
     Each model has its own colour-and-marker style; topics are not annotated (with several models per topic
-    the labels would pile up), the per-topic numbers are in the external-validation table.
+    the labels would pile up), the per-topic numbers are in the external-validation table. ``intervals``
+    (``model``, ``topic``, ``split``, ``ci_low``, ``ci_high``) draws both CIs as thin whiskers.
     """
     piv = rows.pivot_table(index=["model", "topic"], columns="split", values=metric).dropna()
     fig, ax = plt.subplots(figsize=(5.6, 4.4), layout="constrained")
     models, styles = _styles_for(piv.index.get_level_values(0), _category_map(rows))
+    ci = intervals.set_index(["model", "topic", "split"]) if intervals is not None and len(intervals) else None
     for model in models:
         sub = piv.loc[model]
-        ax.plot(100 * sub["test"], 100 * sub["external"], ls="", ms=5, alpha=0.9,
+        if ci is not None:
+            _cross_whiskers(ax, model, sub, ci, styles[model].colour)
+        ax.plot(100 * sub["test"], 100 * sub["external"], ls="", ms=5, alpha=0.9, zorder=3,
                 label=_label(model, styles[model].category), **styles[model].point())
+    if ci is not None:
+        ax.plot([], [], color="#555555", lw=0.6, marker="|", label=interval_label)
     ax.plot([0, 100], [0, 100], color="grey", lw=0.8, ls="--", label="external = internal")
     ax.set_xlabel(f"internal test {metric.replace('_', ' ')} (%)")
     ax.set_ylabel(f"external {metric.replace('_', ' ')} (%)")
@@ -186,6 +193,19 @@ def internal_vs_external(rows: pd.DataFrame, metric: str = "weighted_accuracy", 
     ax.set_aspect("equal")
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
+
+
+def _cross_whiskers(ax, model: str, sub: pd.DataFrame, ci: pd.DataFrame, colour: str) -> None:
+    """Horizontal (internal) and vertical (external) 95% CI whiskers of one model's points."""
+    for topic, r in sub.iterrows():
+        x, y = 100 * r["test"], 100 * r["external"]
+        for split, horizontal in (("test", True), ("external", False)):
+            if (model, topic, split) not in ci.index:
+                continue
+            lo, hi = (100 * float(ci.loc[(model, topic, split), c]) for c in ("ci_low", "ci_high"))
+            if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
+                seg = ([lo, hi], [y, y]) if horizontal else ([x, x], [lo, hi])
+                ax.plot(*seg, color=colour, lw=0.6, alpha=0.6, zorder=2)
 
 
 def _model_bars(ax, piv: pd.DataFrame, cats: dict[str, str]) -> None:
