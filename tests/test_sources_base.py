@@ -13,7 +13,13 @@ from fixtures_sources import make_mias, write_csv
 from mammovqa.config import load_datasets, load_topics
 from mammovqa.data.records import Source
 from mammovqa.data.sources import READERS, LabelMap, get_reader, shared_image_ids
-from mammovqa.data.sources.base import available_datasets, cell_str, load_local_config, read_table
+from mammovqa.data.sources.base import (
+    anonymised_column,
+    available_datasets,
+    cell_str,
+    load_local_config,
+    read_table,
+)
 from mammovqa.data.sources.cli import inspect, inspect_main, register_inspect
 from mammovqa.errors import ConfigError, DataError
 from mammovqa.paths import LABELS_DIR, MANIFEST_DIR
@@ -93,6 +99,29 @@ def test_read_table_aliases_header_search_and_missing_columns(tmp_path):
     with pytest.raises(DataError) as info:
         read_table("X", f, {"Image_name": ("Image name",), "BIRADS": ()})
     assert str(f) in str(info.value) and "'BIRADS'" in str(info.value) and "Image name" in str(info.value)
+
+
+def test_read_table_finds_a_headerless_table_by_content(tmp_path):
+    import re
+
+    f = write_csv(tmp_path / "t.csv", ["legend", ""], [["F: fatty", ""], ["", ""], ["IMG001", "CCLT"],
+                                                       ["IMG002", "MLORT"]])
+    cols = {"ID": (), "view": ()}
+    t = read_table("X", f, cols, header_search=10, positional=("ID", "view"), first_row=re.compile(r"IMG\d+"))
+    assert t.found_by == "content" and t.rows == [(4, {"ID": "IMG001", "view": "CCLT"}),
+                                                  (5, {"ID": "IMG002", "view": "MLORT"})]
+    with pytest.raises(DataError, match="missing required column"):  # no data row either: still a clear error
+        read_table("X", f, cols, positional=("ID", "view"), first_row=re.compile(r"XYZ\d+"))
+
+
+def test_anonymised_patient_columns_and_label_map_get():
+    assert anonymised_column(["removed"] * 5) and anonymised_column(["", ""]) and anonymised_column(["x", "X"])
+    assert anonymised_column(["p1", "p1", "p1"]) and not anonymised_column(["p1", "p2", "p1"])
+    lm = LabelMap.load("INbreast")
+    assert lm.get("View", "CC").target == "CC" and lm.get("View", "FB").target is None
+    assert lm.get("View", "XCC") is None
+    with pytest.raises(DataError, match="no label map"):
+        lm.get("Subtlety", "1")
 
 
 def test_local_config_and_available_datasets(tmp_path):
