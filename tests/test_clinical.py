@@ -242,3 +242,11 @@ def test_stage_clinical_tables_and_figure():
 def test_open_answer_scoring(answer, topic, gold, expected):
     options = yaml.safe_load(TOPICS.read_text())["topics"][topic]["options"]
     assert open_answer_correct(answer, topic, gold, options) is expected
+
+
+def test_docstring_examples_hold():
+    import doctest
+
+    import mammovqa.eval.clinical as clinical
+
+    assert doctest.testmod(clinical).failed == 0
