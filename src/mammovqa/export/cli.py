@@ -23,6 +23,14 @@ def cmd_hf(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lmms_eval(args: argparse.Namespace) -> int:
+    from .lmms_eval import export_lmms_eval
+
+    print(json.dumps(export_lmms_eval(args.source, args.profile, args.out, seed=args.seed,
+                                      max_new_tokens=args.max_new_tokens), indent=1))
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from .harness_import import import_harness
 
@@ -50,6 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _run_args(hf)
     hf.add_argument("--out", required=True, help="output folder")
     hf.set_defaults(func=cmd_hf)
+    lm = esub.add_parser("lmms-eval", help="task folder for lmms-eval --include_path DIR --tasks mammovqa")
+    _run_args(lm)
+    lm.add_argument("--out", required=True, help="output folder (the --include_path)")
+    lm.add_argument("--max-new-tokens", type=int, default=16, help="generation length (as mammovqa predict)")
+    lm.set_defaults(func=cmd_lmms_eval)
 
     im = subparsers.add_parser(
         "import-predictions", help="lmms-eval / VLMEvalKit outputs -> our prediction files (scored our way)",
