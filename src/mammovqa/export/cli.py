@@ -31,6 +31,18 @@ def cmd_lmms_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vlmevalkit(args: argparse.Namespace) -> int:
+    from .vlmevalkit import export_vlmevalkit
+
+    summary = export_vlmevalkit(args.source, args.profile, args.out, seed=args.seed, splits=tuple(args.splits),
+                                image_path=args.image_path)
+    print(json.dumps(summary, indent=1))
+    if summary["contains_images_of_restricted_datasets"]:
+        print(f"note: the table holds images of {summary['contains_images_of_restricted_datasets']}, whose terms "
+              "forbid redistribution: keep it on your machine")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from .harness_import import import_harness
 
@@ -63,6 +75,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lm.add_argument("--out", required=True, help="output folder (the --include_path)")
     lm.add_argument("--max-new-tokens", type=int, default=16, help="generation length (as mammovqa predict)")
     lm.set_defaults(func=cmd_lmms_eval)
+    vk = esub.add_parser("vlmevalkit", help="VLMEvalKit custom MCQ table (FILE.tsv in $LMUData)")
+    _run_args(vk)
+    vk.add_argument("--out", required=True, help="output .tsv (VLMEvalKit dataset name = file stem)")
+    vk.add_argument("--splits", nargs="+", default=["test", "external"], choices=("train", "val", "test", "external"))
+    vk.add_argument("--image-path", action="store_true", help="image_path column (local files) instead of base64")
+    vk.set_defaults(func=cmd_vlmevalkit)
 
     im = subparsers.add_parser(
         "import-predictions", help="lmms-eval / VLMEvalKit outputs -> our prediction files (scored our way)",
