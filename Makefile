@@ -85,7 +85,7 @@ $(ITEMS): $(STAMP) $(MANIFEST) $(DATA_SRC)
 	$(PY) -m mammovqa.cli data build --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)$(if $(STRICT_LABELS), --strict-labels)
 
 stats: $(call NB,01_dataset_stats) ## stage 1: dataset statistics (Fig. 1a, 1e, label distributions, gallery)
-$(call NB,01_dataset_stats): notebooks/01_dataset_stats.ipynb $(ITEMS) src/mammovqa/qa/summary.py src/mammovqa/viz/dataset.py src/mammovqa/viz/style.py src/mammovqa/outputs.py
+$(call NB,01_dataset_stats): notebooks/01_dataset_stats.ipynb $(ITEMS) src/mammovqa/qa/summary.py src/mammovqa/viz/dataset.py src/mammovqa/viz/style.py src/mammovqa/outputs.py src/mammovqa/data/realism.py src/mammovqa/viz/realism.py src/mammovqa/data/audit.py
 	$(call papermill,$<,$@)
 
 $(TINY): $(STAMP) src/mammovqa/models/tiny.py
