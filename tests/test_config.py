@@ -136,3 +136,15 @@ def test_dataset_schema_rejects_unknown_keys_and_wrong_types(tmp_path):
     raw["datasets"]["MIAS"]["parts"]["breast"]["size"] = "322"
     with pytest.raises(ConfigError, match=r"datasets\.MIAS\.parts\.breast\.size: .*integer, got '322'"):
         parse_datasets(raw, f, load_topics())
+
+
+def test_local_config_schema(tmp_path):
+    from mammovqa.config import load_local
+
+    assert load_local(tmp_path / "absent.yaml").datasets == {}
+    f = tmp_path / "local.yaml"
+    f.write_text("datasets:\n  MIAS: /data/mias\n  DMID:\n")
+    assert load_local(f).datasets == {"MIAS": "/data/mias", "DMID": None}  # a blank folder: absent
+    f.write_text("datasets: /data\n")
+    with pytest.raises(ConfigError, match=r"local\.yaml: datasets: .*dictionary, got '/data'"):
+        load_local(f)

@@ -185,13 +185,10 @@ def portable(obj: Any, roots: Mapping[str, Path | str] | None = None, root: Path
 
 def dataset_roots() -> dict[str, Path]:
     """Dataset folders from data_manifest/local.yaml (empty when there is none): resolves ``{DATASET}/...``."""
-    if not LOCAL_CONFIG.exists():
-        return {}
-    from .config import load_yaml
+    from .config import load_local  # config imports this module: imported when called
 
-    raw = (load_yaml(LOCAL_CONFIG) or {}).get("datasets") or {}
     out = {}
-    for name, folder in raw.items() if isinstance(raw, dict) else ():
+    for name, folder in load_local(LOCAL_CONFIG).datasets.items():
         if folder:
             q = Path(str(folder)).expanduser()
             out[str(name)] = q if q.is_absolute() else ROOT / q
