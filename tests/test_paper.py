@@ -282,3 +282,16 @@ def test_methods_describe_the_run_not_the_original_recipe(tmp_path):
     assert "not DMID" in paper.report_text(run)
     pub = paper.run_variables(run, {})["run_published_text"]
     assert "pipeline check" in pub and "without a difference" in pub
+
+
+def test_signed_differences_never_read_negative_above():
+    """Measured: the abstract read "reached 0.0%, -24.6 points above random guessing" and the fine-tuned
+    gains were printed "over the best zero-shot model" when no zero-shot model ran."""
+    text = paper.finetune_text({"finetune_gain_over_random": "-24.6", "finetune_gain_over_zero_shot": "38.5",
+                                "zeroshot_n_models_run": "0"})
+    assert text == ("24.6 points below uniform random guessing and 38.5 points above the untrained architecture "
+                    "check (no zero-shot model was available)")
+    assert "-24.6" not in text
+    ext = paper.external_text({"external_weighted_gain": "0.0", "external_absolute_gain": "2.5",
+                               "zeroshot_n_models_run": "4"})
+    assert ext == "weighted accuracy 0.0 points from and absolute accuracy 2.5 points above the best zero-shot model"

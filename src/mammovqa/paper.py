@@ -244,6 +244,37 @@ def report_text(run: RunPaths) -> str:
             f"{summary.get('method', '?')} fine-tuning, not MedGemma with LoRA), trained on {data}.")
 
 
+def _signed(value: str | None) -> str:
+    """'12.3 points above' / '4.5 points below' / '0.0 points from' from a signed number, so that no sentence
+    says '-4.5 points above'."""
+    try:
+        x = float(str(value).replace("\u2212", "-"))
+    except (TypeError, ValueError):
+        return "an unavailable difference from"
+    text = str(value).lstrip("-\u2212")
+    return f"{text} points {'above' if x > 0 else 'below' if x < 0 else 'from'}"
+
+
+def comparator_name(stage_vars: dict[str, str]) -> str:
+    """What "zero-shot" stands for in this run's comparisons."""
+    if stage_vars.get("zeroshot_n_models_run") in (None, "", "0"):
+        return "the untrained architecture check (no zero-shot model was available)"
+    return "the best zero-shot model"
+
+
+def finetune_text(stage_vars: dict[str, str]) -> str:
+    """The fine-tuned model's differences from random guessing and the comparator, with their signs."""
+    comp = comparator_name(stage_vars)
+    return (f"{_signed(stage_vars.get('finetune_gain_over_random'))} uniform random guessing and "
+            f"{_signed(stage_vars.get('finetune_gain_over_zero_shot'))} {comp}")
+
+
+def external_text(stage_vars: dict[str, str]) -> str:
+    comp = comparator_name(stage_vars)
+    return (f"weighted accuracy {_signed(stage_vars.get('external_weighted_gain'))} and absolute accuracy "
+            f"{_signed(stage_vars.get('external_absolute_gain'))} {comp}")
+
+
 def run_variables(run: RunPaths, stage_vars: dict[str, str]) -> dict[str, str]:
     """Methods sentences generated from the run's own files (``run_*``), so the text says what ran."""
     published = ("The table below is a pipeline check on synthetic data: it lists each published headline "
@@ -254,7 +285,12 @@ def run_variables(run: RunPaths, stage_vars: dict[str, str]) -> dict[str, str]:
                  "this run.")
     return {"run_zero_shot_text": zero_shot_text(stage_vars), "run_training_text": training_text(run),
             "run_closed_set_text": closed_set_text(run), "run_report_text": report_text(run),
-            "run_published_text": published}
+            "run_published_text": published, "run_finetune_text": finetune_text(stage_vars),
+            "run_external_text": external_text(stage_vars),
+            "run_published_caption": ("Pipeline check on synthetic data: published headline numbers beside the "
+                                      "values this run's computation gives on phantom data (no difference shown)."
+                                      if run.source == "phantom" else
+                                      "Published headline numbers and their reproduction in this run.")}
 
 
 def substitute_variables(text: str, variables: dict[str, str], allow_missing: bool = False) -> tuple[str, list[str]]:
