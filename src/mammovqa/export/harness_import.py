@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
-from ..io import provenance, sha256_file
+from ..io import dumps, provenance, sha256_file, write_jsonl_atomic
 from ..paths import ROOT
-from ..predictions import PredictionWriter
 from ..qa.items import LETTERS, QAItem, item_prompt
 from .common import run_items
 
@@ -172,6 +171,31 @@ def check_answers(answers: Iterable[HarnessAnswer], items: Sequence[QAItem]) -> 
     return seen
 
 
+def items_checksum(items: Sequence[QAItem]) -> str:
+    """The same hash as ``models.predict.items_checksum`` (the provenance ``data_sha256`` a later
+    ``mammovqa predict`` into this file checks), from each item's fields without ``dataclasses.asdict``'s deep
+    copies, which dominate an import of 565K items."""
+    from ..io import sha256_text
+    from ..qa.items import QA_SCHEMA
+
+    return sha256_text("\n".join(sorted(dumps({**vars(it), "schema": QA_SCHEMA}) for it in items)))
+
+
+def _row(item: QAItem, a: HarnessAnswer, model: str) -> dict[str, Any]:
+    """A prediction line exactly as ``PredictionWriter.write`` lays it out, plus where the answer came from.
+
+    Written in one atomic file write instead of through the appender: an import is a whole file, so the
+    per-line fsync that makes live inference resumable would only slow 565K lines down.
+    """
+    row: dict[str, Any] = {"id": item.id, "model": model, "prompt": item_prompt(item), "options": list(item.options),
+                           "output": a.output, "latency_s": None,
+                           "error": None if a.output is not None else "harness logged no response",
+                           "harness_line": f"{a.file.name}:{a.line}"}
+    if a.random_fill:
+        row["harness_random_fill"] = True
+    return row
+
+
 def import_harness(fmt: str, files: Sequence[str | Path], model: str, source: str, profile: str, seed: int = 0,
                    root: Path = ROOT, harness_version: str | None = None) -> dict[str, Any]:
     """Write one prediction file per (split, level) answered; returns what was written and what is missing."""
@@ -189,28 +213,15 @@ def import_harness(fmt: str, files: Sequence[str | Path], model: str, source: st
     version = harness_version or (lmms_eval_version(paths[0]) if fmt == "lmms-eval" else vlmevalkit_version())
     groups = sorted({(it.split, it.level) for it in items if it.id in answers})
     written: dict[str, Any] = {}
-    from ..models.predict import items_checksum
-
     for split, level in groups:
         group = [it for it in items if it.split == split and it.level == level]
         out = run.predictions(model, split, level)
         prov = provenance(seed=seed, model_id=model, data_checksum=items_checksum(group), backend="harness",
                           harness=fmt, harness_version=version, split=split, level=level,
                           harness_files=[{"file": p.name, "sha256": sha256_file(p)} for p in paths])
-        out.unlink(missing_ok=True)  # an import replaces the whole file: never a mix of two runs
-        missing = []
-        with PredictionWriter(out, prov) as w:
-            for it in group:
-                a = answers.get(it.id)
-                if a is None:
-                    missing.append(it.id)
-                    continue
-                extra = {"harness_line": f"{a.file.name}:{a.line}"}
-                if a.random_fill:
-                    extra["harness_random_fill"] = True
-                w.write(id=it.id, model=model, prompt=item_prompt(it), options=it.options, output=a.output,
-                        latency_s=None, error=None if a.output is not None else "harness logged no response",
-                        **extra)
+        missing = [it.id for it in group if it.id not in answers]
+        rows = [{"provenance": prov}, *(_row(it, answers[it.id], model) for it in group if it.id in answers)]
+        write_jsonl_atomic(out, rows)  # an import replaces the whole file at once: never a mix of two runs
         written[f"{split}_{level}"] = {"file": str(out), "answers": len(group) - len(missing),
                                        "missing": len(missing), "missing_ids": missing[:5],
                                        "random_fill": sum(1 for it in group if it.id in answers
