@@ -175,7 +175,7 @@ def internal_vs_external(rows: pd.DataFrame, metric: str = "weighted_accuracy", 
     (``model``, ``topic``, ``split``, ``ci_low``, ``ci_high``) draws both CIs as thin whiskers.
     """
     piv = rows.pivot_table(index=["model", "topic"], columns="split", values=metric).dropna()
-    fig, ax = plt.subplots(figsize=(5.6, 4.4), layout="constrained")
+    fig, ax = plt.subplots(figsize=(6.0, 6.6), layout="constrained")
     models, styles = _styles_for(piv.index.get_level_values(0), _category_map(rows))
     ci = intervals.set_index(["model", "topic", "split"]) if intervals is not None and len(intervals) else None
     for model in models:
@@ -189,9 +189,10 @@ def internal_vs_external(rows: pd.DataFrame, metric: str = "weighted_accuracy", 
     ax.plot([0, 100], [0, 100], color="grey", lw=0.8, ls="--", label="external = internal")
     ax.set_xlabel(f"internal test {metric.replace('_', ' ')} (%)")
     ax.set_ylabel(f"external {metric.replace('_', ' ')} (%)")
-    ax.set(xlim=(0, 100), ylim=(0, 100), title=title)
+    ax.set(xlim=(-2, 102), ylim=(-2, 102), title=title)  # a score of 0 or 100 shows its whole marker
     ax.set_aspect("equal")
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=6, loc="outside lower center", ncol=2)  # below: a wide
+    # legend beside an equal-aspect axes would shrink the plot
     return fig
 
 
