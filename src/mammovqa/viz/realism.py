@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
 from ..data.realism import FIT_BAND, Measured
 from .style import SERIES_COLOURS
@@ -36,6 +37,10 @@ def plot_realism(measured: Sequence[Measured], n_patches: int = 4, hide_patches_
     ax_spec.set(xlabel="spatial frequency (cycles / pixel at the common size)", ylabel="power (relative)",
                 title="Radially averaged power spectrum")
     ax_spec.legend(fontsize=7, loc="lower left")
+    ax_spec.set_xlim(1.5e-2, 0.5)
+    ax_spec.xaxis.set_major_locator(FixedLocator([0.02, 0.05, 0.1, 0.2, 0.5]))
+    ax_spec.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax_spec.xaxis.set_minor_formatter(NullFormatter())  # log-axis minor labels collide at this width
     ax_hist.set(xlabel="breast intensity (rescaled to [0, 1])", ylabel="density", title="Intensity histogram")
     ax_hist.legend(fontsize=7, loc="upper right")
     with_patch = {s: [m for m in measured if m.source == s and m.patch is not None][:n_patches]
