@@ -24,6 +24,7 @@ AREAS = (
     ("mammovqa.data.cli", "benchmark data: build, inspect, prepare, verify, import official JSON"),
     ("mammovqa.models.cli", "predict: run a model or baseline over QA items"),
     ("mammovqa.eval.cli", "score: score prediction files"),
+    ("mammovqa.eval.open_cli", "open: open-ended MammoVQA items, baselines and scores (clinical fact extractor)"),
     ("mammovqa.train.cli", "train: fine-tuning and closed-set baselines"),
     ("mammovqa.stats.cli", "stats: tests against random guess, CIs, paired comparisons"),
     ("mammovqa.report.cli", "report: report generation data, training, metrics"),

@@ -1,0 +1,119 @@
+"""``mammovqa open build|baselines|score``: the open-ended MammoVQA items, their baselines and their scores.
+
+Everything lives apart from the closed benchmark so that its items, predictions and scores never change:
+open items in ``data/<run>/qa/open_items.jsonl``, open predictions and scores under ``results/<run>/open/``
+(not ``results/<run>/predictions/``, which the closed-set analysis reads).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import DataError
+from ..io import write_text_atomic
+from ..paths import RunPaths, safe_name
+from ..predictions import read_predictions
+from ..qa.items import SPLITS, read_items, write_items
+from ..qa.open import build_open_items, open_items_path
+from .open_scoring import OPEN_BASELINES, open_model_id, open_summary, run_open_baseline, score_open
+
+
+def open_results(run: RunPaths) -> Path:
+    """Folder of a run's open-ended predictions and scores."""
+    return run.results / "open"
+
+
+def open_predictions_path(run: RunPaths, model: str, split: str) -> Path:
+    return open_results(run) / "predictions" / safe_name(model) / f"{split}.jsonl"
+
+
+def _run(args: argparse.Namespace) -> RunPaths:
+    return RunPaths(args.source, args.profile, args.seed)
+
+
+def _open_items(run: RunPaths) -> list:
+    path = open_items_path(run)
+    if not path.exists():
+        raise DataError(path, None, f"open items not built; run `mammovqa open build --source {run.source} "
+                        f"--profile {run.profile} --seed {run.seed}` first")
+    return read_items(path)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    run = _run(args)
+    if not run.qa_items.exists():
+        raise DataError(run.qa_items, None, f"closed QA items not found; run `mammovqa data build --source "
+                        f"{run.source} --profile {run.profile}` first")
+    items = build_open_items(read_items(run.qa_items), args.seed)
+    n = write_items(open_items_path(run), items)
+    print(f"{n} open items -> {open_items_path(run)}")
+    return 0
+
+
+def cmd_baselines(args: argparse.Namespace) -> int:
+    run = _run(args)
+    items = _open_items(run)
+    train = [it for it in items if it.split == "train"]
+    chosen = [it for it in items if it.split == args.split]
+    for name in args.baseline or OPEN_BASELINES:
+        out = open_predictions_path(run, open_model_id(name), args.split)
+        run_open_baseline(name, chosen, out, seed=args.baseline_seed, train_items=train)
+        print(f"{open_model_id(name)}: {len(chosen)} items -> {out}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    run = _run(args)
+    items = _open_items(run)
+    if not Path(args.predictions).exists():
+        raise DataError(args.predictions, None, "prediction file not found; write one with `mammovqa open "
+                        "baselines` or a model run over the open items")
+    preds = read_predictions(args.predictions)
+    split = args.split or preds.provenance.get("split") or _split_of(args.predictions, preds.rows, items)
+    chosen = [it for it in items if it.split == split]
+    scores = score_open(chosen, preds, [it for it in items if it.split == "train"])
+    unknown = sorted(set(preds.rows) - {it.id for it in items})
+    print(f"# {args.predictions}: model={preds.model()} split={split} n={len(scores)} "
+          f"answered={int(scores['answered'].sum())} unknown_ids={len(unknown)}")
+    for name, table in open_summary(scores).items():
+        print(f"\n## {name}\n{table.to_markdown(index=False, floatfmt='.4f')}")
+    if args.scores_out:
+        write_text_atomic(args.scores_out, scores.to_csv(index=False, lineterminator="\n"))
+    return 0
+
+
+def _split_of(path: str, rows: dict, items: list) -> str:
+    splits = {it.split for it in items if it.id in rows}
+    if len(splits) != 1:
+        raise DataError(path, None, f"the predictions answer items of {len(splits)} splits {sorted(splits)}; "
+                        "pass --split")
+    return splits.pop()
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", default="phantom", help="run source (default: phantom)")
+    p.add_argument("--profile", default="default", help="run profile (default: default)")
+    p.add_argument("--seed", type=int, default=0, help="run seed; also seeds the open wordings (default: 0)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    top = subparsers.add_parser("open", help="open-ended MammoVQA: build items, baselines, score",
+                                description="Open-ended questions (no options) built from a run's closed items, "
+                                "scored with the offline clinical fact extractor (mammovqa.eval.clinical).")
+    sub = top.add_subparsers(dest="open_command", metavar="STEP", required=True)
+    b = sub.add_parser("build", help="write data/<run>/qa/open_items.jsonl from the run's closed items")
+    _run_args(b)
+    b.set_defaults(func=cmd_build)
+    bl = sub.add_parser("baselines", help="write weight-free open baselines (random option text, majority answer)")
+    _run_args(bl)
+    bl.add_argument("--split", choices=SPLITS, default="test", help="split to answer (default: test)")
+    bl.add_argument("--baseline", action="append", choices=OPEN_BASELINES, help="repeatable (default: both)")
+    bl.add_argument("--baseline-seed", type=int, default=0, help="seed of the random baseline (default: 0)")
+    bl.set_defaults(func=cmd_baselines)
+    s = sub.add_parser("score", help="score an open prediction file per topic, dataset and fact")
+    s.add_argument("predictions", help="prediction JSONL (mammovqa.predictions format) answering open items")
+    _run_args(s)
+    s.add_argument("--split", choices=SPLITS, help="split to score (default: the one the predictions answer)")
+    s.add_argument("--scores-out", help="write the per-item score table (CSV) here")
+    s.set_defaults(func=cmd_score)
