@@ -26,13 +26,14 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
 from ..io import dumps, provenance, sha256_file, write_jsonl_atomic
 from ..paths import ROOT
-from ..qa.items import LETTERS, QAItem, item_prompt
+from ..qa.items import LETTERS, QAItem, build_prompt
 from .common import run_items
 
 FORMATS = ("lmms-eval", "vlmevalkit")
@@ -181,13 +182,20 @@ def items_checksum(items: Sequence[QAItem]) -> str:
     return sha256_text("\n".join(sorted(dumps({**vars(it), "schema": QA_SCHEMA}) for it in items)))
 
 
+@lru_cache(maxsize=65536)
+def _prompt(question: str, options: tuple[str, ...], kind: str) -> str:
+    """The protocol prompt; cached because wordings and option orders repeat across the 565K items."""
+    return build_prompt(question, options, kind)
+
+
 def _row(item: QAItem, a: HarnessAnswer, model: str) -> dict[str, Any]:
     """A prediction line exactly as ``PredictionWriter.write`` lays it out, plus where the answer came from.
 
     Written in one atomic file write instead of through the appender: an import is a whole file, so the
     per-line fsync that makes live inference resumable would only slow 565K lines down.
     """
-    row: dict[str, Any] = {"id": item.id, "model": model, "prompt": item_prompt(item), "options": list(item.options),
+    row: dict[str, Any] = {"id": item.id, "model": model, "prompt": _prompt(item.question, tuple(item.options), item.kind),
+                           "options": list(item.options),
                            "output": a.output, "latency_s": None,
                            "error": None if a.output is not None else "harness logged no response",
                            "harness_line": f"{a.file.name}:{a.line}"}
