@@ -13,7 +13,8 @@ Scoring rules (they decide the numbers, so they are stated):
 References for the open form, per item, then averaged like accuracy:
 
 * ``random``: expected accuracy of naming one of the topic's options uniformly at random (per fact; a
-  description multiplies its facts' chances, one independent draw per fact);
+  description multiplies its facts' chances, one independent draw per fact; an Abnormality gold of two or more
+  options cannot be hit by one option, so its chance is 0);
 * ``majority``: accuracy of answering the train split's most frequent gold answer of the item's (level, topic).
 
 Baselines (``baseline/open-random``, ``baseline/open-majority``) write those answers as text through
