@@ -73,3 +73,13 @@ def test_disagreement_table():
     last = t.iloc[-1]
     assert last.topic == "all" and last.n == 3 and last.n_differ == 2
     assert last.no_choice_strict == pytest.approx(2 / 3) and last.no_choice_official == 0
+
+
+def test_degenerate_sentence_only_for_flagged_models() -> None:
+    from mammovqa.analysis import degenerate_sentence
+
+    flag = {"n": 92, "n_empty": 92, "degenerate_share": 1.0, "message": "m"}
+    text = degenerate_sentence({"test_image": {"degenerate": flag}}, "tiny-vlm-mammo")
+    assert "92 of 92 empty" in text and "tiny-vlm-mammo" in text and "not a reading of the images" in text
+    assert degenerate_sentence({"test_image": {"degenerate": None}}, "m") == ""
+    assert degenerate_sentence({}, "m") == ""

@@ -281,3 +281,17 @@ def significance_results_text(counts: dict[str, int], alpha: float) -> str:
         extra.append(f"{counts['n_inconclusive']} were inconclusive: their intervals include the no-information "
                      "level and reach beyond the equivalence margins")
     return text + ("; " + "; ".join(extra) if extra else "") + "."
+
+
+def degenerate_sentence(predict_summary: dict, model: str, split: str = "test", level: str = "image") -> str:
+    """A sentence for the text when the model's answers were degenerate (mostly empty or one answer), else "".
+
+    Why: on the smoke profile the fine-tuned model answers "" to every item; its accuracy then measures a
+    constant answer, and the abstract must say so instead of quoting the number as a result.
+    """
+    flag = (predict_summary.get(f"{split}_{level}") or {}).get("degenerate")
+    if not flag:
+        return ""
+    return (f"The answers of {model} on the {split} split were degenerate ({flag['n_empty']:,} of {flag['n']:,} "
+            f"empty, {flag['degenerate_share']:.0%} empty or one repeated answer), so its accuracy measures a "
+            "constant answer, not a reading of the images.")

@@ -14,7 +14,7 @@ from typing import Any
 from ..config import Profile, get_profile, load_datasets
 from ..errors import DataError, MammoVQAError
 from ..io import provenance, read_jsonl, sha256_file, write_json_atomic, write_jsonl_atomic
-from ..paths import RunPaths, resolve
+from ..paths import RunPaths, dataset_roots, portable, resolve
 from ..qa.build import build_items
 from ..qa.items import write_items
 from ..seeding import stable_fraction
@@ -174,7 +174,7 @@ def build_benchmark(source: str = "phantom", profile: str = "default", seed: int
         "source": source,
         "synthetic": source == "phantom",
         "records_by_dataset": dict(sorted(Counter(r.dataset for r in records).items())),
-        "source_summary": source_summary,
+        "source_summary": portable(source_summary, dataset_roots()),  # no machine paths in outputs
         "qa_summary": qa_summary,
         "official_exports": [p.name for p in official],
     }
