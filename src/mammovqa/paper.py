@@ -46,15 +46,15 @@ REQUIRED_FIGURES: list[str] = [
     "zero_shot_weighted_accuracy", "matcher_disagreement", "training_curves", "finetune_vs_zero_shot",
     "confusion_matrices", "external_vs_internal", "significance_forest", "abs_vs_weighted",
     "balance_vs_gap", "breast_vs_finding", "position_bias", "report_metrics", "birads_confusion",
-    "real_dicom_masking",
+    "real_dicom_masking", "realism",
 ]
 REQUIRED_TABLES: list[str] = [
     "dataset_composition", "zero_shot_metrics", "finetune_metrics", "external_metrics", "significance",
-    "power", "report_metrics", "published_vs_reproduced",
+    "power", "report_metrics", "published_vs_reproduced", "data_audit", "realism",
 ]
 #: Stage prefixes of variables (``<stage>_<name>``) the manuscript reads; protocol_/published_ are the
 #: paper's own (``paper/protocol_vars.yaml``, ``paper/published.yaml``), data_source_note is derived.
-VARIABLE_STAGES: tuple[str, ...] = ("stats", "zeroshot", "finetune", "external", "significance", "report")
+VARIABLE_STAGES: tuple[str, ...] = ("stats", "realism", "zeroshot", "finetune", "external", "significance", "report")
 
 FIGURE_SUFFIX = ".png"
 #: Numbers allowed in prose without a variable. Kept empty on purpose: protocol constants live in
