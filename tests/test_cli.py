@@ -41,3 +41,15 @@ def test_user_error_is_a_message_not_a_traceback():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "unknown profile 'huge'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unwritable_output_is_a_message_not_a_traceback() -> None:
+    """/sys refuses new entries even to root (EPERM): the same path a read-only or foreign folder takes."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "mammovqa.cli", "models", "build-tiny", "--out",
+                           "/sys/mammovqa-cannot-write-here/tiny"], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert "mammovqa: error: cannot write" in proc.stderr and "MAMMOVQA_ROOT" in proc.stderr

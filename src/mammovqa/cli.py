@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -31,6 +32,17 @@ AREAS = (
     ("mammovqa.pipeline", "stage: run an expensive pipeline step (what make calls)"),
     ("mammovqa.export.cli", "export / import-predictions: Hugging Face, lmms-eval, VLMEvalKit"),
 )
+
+
+#: OS errors that are the user's to fix (a full disk, a read-only or foreign output folder): an orderly message
+#: saying what to do, not a traceback. Outputs are written atomically, so nothing half-written is left behind.
+DISK_ERRNOS = {
+    errno.ENOSPC: "Free disk space, or point MAMMOVQA_ROOT at a disk with room, and run the command again.",
+    errno.EDQUOT: "Your disk quota is exhausted: free space or point MAMMOVQA_ROOT elsewhere, then run again.",
+    errno.EROFS: "That folder is on a read-only file system: point MAMMOVQA_ROOT (or --out) at a writable one.",
+    errno.EACCES: "You may not write there: fix the folder's permissions or point MAMMOVQA_ROOT (or --out) elsewhere.",
+    errno.EPERM: "You may not write there: fix the folder's permissions or point MAMMOVQA_ROOT (or --out) elsewhere.",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except MammoVQAError as exc:
         print(f"mammovqa: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        print(f"mammovqa: error: cannot write {exc.filename or 'an output file'}: {exc.strerror}. "
+              f"{DISK_ERRNOS[exc.errno]}", file=sys.stderr)
         return 2
 
 
