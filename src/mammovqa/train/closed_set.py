@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from tqdm import tqdm
 
 from ..config import load_topics, load_yaml
 from ..io import provenance, write_json_atomic
@@ -177,7 +179,8 @@ class Trainer:
         bs = int(self.cfg["batch_size"])
         batches = [(t, its[i:i + bs]) for t, its in by_topic.items() for i in range(0, len(its), bs)]
         model.train()
-        for epoch in range(self.epochs):
+        for epoch in tqdm(range(self.epochs), desc="closed-set epochs", unit="epoch", file=sys.stderr, disable=None,
+                          leave=False):
             order = torch.randperm(len(batches), generator=gen).tolist()
             total, n = 0.0, 0
             for b in order:

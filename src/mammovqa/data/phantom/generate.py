@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import multiprocessing
+import sys
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from ...config import Datasets, Part, Profile, load_datasets
 from ...errors import ConfigError
@@ -426,7 +428,10 @@ class PhantomSource:
         sites: dict[str, Counter] = defaultdict(Counter)
         pending: list[Record] = []
         current = None
+        progress = tqdm(total=len(jobs), desc=f"phantom {self.profile.name}", unit="job", file=sys.stderr,
+                        disable=None, leave=False)  # shown on a terminal, silent in logs
         for job, res in zip(jobs, self._results(jobs)):
+            progress.update(1)
             if job.dataset != current:
                 yield from self._count(pending, counts, labels, sites)
                 pending, current = [], job.dataset
@@ -434,6 +439,7 @@ class PhantomSource:
             yield from self._count(res.records, counts, labels, sites)
             pending.extend(res.crops)
         yield from self._count(pending, counts, labels, sites)
+        progress.close()
         self._summary = {
             "complete": True, "source": self.name, "profile": self.profile.name, "seed": self.seed,
             "image_size": self.profile.image_size, "out_dir": relative_to_root(self.out_dir),
