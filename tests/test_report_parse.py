@@ -139,3 +139,15 @@ def test_problems_listed_not_dropped():
     assert "no breast density stated" in by_id["r1"]
     assert by_id["r2"] == ["empty report"]
     assert "r3" not in by_id
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("BIRADS IVa: indeterminate microcalcifications Lt breast.", "4a"),
+    ("BI-RADS: IVb.", "4b"),
+    ("No breast mass identified. Category 4 BI-RADS.", "4"),
+    ("Density category A. BI-RADS 2.", "2"),
+])
+def test_roman_subcategory_and_category_before_keyword(text: str, expected: str) -> None:
+    """Held-out phrasings the clinical corpus missed (h18, h03): a roman numeral keeps its a/b/c, and a value
+    written before the keyword is read; a density letter after "category" is never a BI-RADS value."""
+    assert parse_birads(text) == expected

@@ -123,7 +123,7 @@ def _values_after_keyword(text: str) -> list[str]:
     for m in _KEYWORD_RE.finditer(text):
         vals = m.group("vals")
         for v in _ONE_VALUE_RE.finditer(vals):
-            cat = _unify(v.group("num"), v.group("sub"), v.group("rom"))
+            cat = _unify(v.group("num"), v.group("sub") or v.group("rsub"), v.group("rom"))  # "IVa" -> 4a
             if cat:
                 found.append(cat)
             if v.group("rom"):  # roman numerals are read only as the first value after the keyword
@@ -145,6 +145,11 @@ def _values_in_section(section: str) -> list[str]:
     return found
 
 
+#: the value written before the keyword ("Category 4 BI-RADS"): a digit only, so density "category A" never matches
+_CATEGORY_FIRST_RE = re.compile(r"\bcategory\W{0,3}(?P<num>[0-6])(?:-?(?P<sub>[abcABC]))?\s+bi[\s\-]?rads\b",
+                                re.IGNORECASE)
+
+
 def birads_values(text: str | None) -> list[str]:
     """Every BI-RADS category the text states, in order of appearance (duplicates kept)."""
     text = normalise_text(text)
@@ -152,6 +157,7 @@ def birads_values(text: str | None) -> list[str]:
         return []
     sections = split_sections(text)
     values = _values_after_keyword(text)
+    values += [c for m in _CATEGORY_FIRST_RE.finditer(text) if (c := _unify(m.group("num"), m.group("sub")))]
     if "birads" in sections:
         values += _values_in_section(sections["birads"])
     return values
