@@ -134,3 +134,15 @@ def test_bad_lesion_box_costs_only_its_crop(tmp_path: Path, capsys) -> None:
     assert "T-breast/0" in ids and "T-finding/0a" in ids and "T-finding/0z" not in ids
     assert s["by_kind"]["finding"] == 4
     assert "T-finding/0z" in capsys.readouterr().err
+
+
+def test_outputs_do_not_depend_on_where_the_data_lives(tmp_path: Path) -> None:
+    """Same images and seed in two folders: the same records, image names and normal placements (a CI failure
+    once came from a placement that hashed the absolute path of a temporary folder)."""
+    outs = []
+    for where in ("here", "elsewhere/deeper"):
+        base = tmp_path / where
+        prepare_dataset(_records(base), base / "out", size=64, seed=3, roots={"T": base / "src"})
+        outs.append((base / "out" / "records.jsonl").read_text().replace(str(base / "out"), "OUT"))
+    assert outs[0] == outs[1]
+    assert "{T}/img0.dcm" in outs[0] and '"kind":"normal"' in outs[0]

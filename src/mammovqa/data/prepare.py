@@ -29,7 +29,7 @@ import json
 import multiprocessing as mp
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,10 +38,10 @@ import numpy as np
 
 from ..errors import DataError, MammoVQAError
 from ..io import dumps, write_bytes_atomic, write_json_atomic, write_jsonl_atomic
-from ..paths import dataset_roots, portable, relative_to_root
+from ..paths import dataset_roots, portable, portable_path, relative_to_root
 from .records import Record
 
-PREP_VERSION = 1  # part in the output hash: bump when the image processing changes
+PREP_VERSION = 2  # part in the output hash: bump when the image processing changes (2: normals one mask cell in)
 NORMAL_LABELS = {"Pathology": ["Normal"], "Abnormality": ["Normal"], "Subtlety": ["Normal"]}
 
 
@@ -92,13 +92,16 @@ def _row_of(rec: Record) -> Any:
     return rec.extra.get("row", rec.extra.get("label_row"))
 
 
-def build_units(records: list[Record]) -> dict[tuple[str, int | None], Unit]:
+def build_units(records: list[Record], roots: Mapping[str, Path | str] | None = None
+                ) -> dict[tuple[str, int | None], Unit]:
+    """Records grouped by source image. A unit's id hashes the image's portable path (``{DATASET}/rel`` under a
+    folder of ``roots``), so image names and normal-crop placements do not depend on where the data lives."""
     units: dict[tuple[str, int | None], Unit] = {}
 
     def unit(path: str, frame: int | None) -> Unit:
         key = (str(path), frame)
         if key not in units:
-            units[key] = Unit(opaque_id("src", path, frame), str(path), frame)
+            units[key] = Unit(opaque_id("src", portable_path(path, roots or {}), frame), str(path), frame)
         return units[key]
 
     for rec in records:
@@ -165,11 +168,24 @@ def lesion_box(crop: dict[str, Any], shape: tuple[int, int]) -> list[int]:
     return out
 
 
+def _erode_one_cell(mask: np.ndarray) -> np.ndarray:
+    """The mask less its boundary cells (4-neighbourhood; outside the image counts as outside the breast).
+
+    Why: the mask is coarse and its edge moves by up to a cell when the same image is segmented at another
+    decode scale (a reduced decode for large images). One cell of margin keeps a normal crop inside the breast
+    at every resolution, not only at the one it was placed with (a CI failure showed a corner 2 px outside).
+    """
+    m = np.pad(mask.astype(bool), 1, constant_values=False)
+    return m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+
+
 def place_normal(breast: np.ndarray, unit: int, lesions: list[list[int]], h: int, w: int,
                  rng: np.random.Generator) -> tuple[list[int] | None, str | None]:
-    """A box of h x w full-res pixels wholly inside ``breast`` (coarse mask, ``unit`` px per cell) and wholly
-    outside every lesion box; chosen uniformly among all such positions. Returns (box, None) or (None, reason).
+    """A box of h x w full-res pixels wholly inside ``breast`` (coarse mask, ``unit`` px per cell; one cell in
+    from its edge) and wholly outside every lesion box; chosen uniformly among all such positions.
+    Returns (box, None) or (None, reason).
     """
+    breast = _erode_one_cell(breast)
     hc, wc = -(-h // unit), -(-w // unit)
     ch, cw = breast.shape
     if hc > ch or wc > cw:
@@ -348,7 +364,7 @@ def prepare_dataset(records: Iterable[Record], out_dir: Path, size: int, seed: i
     out_dir = Path(out_dir)
     roots = dataset_roots() if roots is None else roots
     records = list(records)
-    units = build_units(records)
+    units = build_units(records, roots)
     keys = list(units)
     if shard is not None:
         keys = [k for n, k in enumerate(keys) if n % shard[1] == shard[0]]
