@@ -113,6 +113,23 @@ def fig_size(width: float, height: float) -> tuple[float, float]:
     return min(width, MAX_INCHES), min(height, MAX_INCHES)
 
 
+def legend_columns(labels: Sequence[str], width_in: float, fontsize: float = 7, most: int = 3) -> int:
+    """The most legend columns (up to ``most``) whose labels fit side by side in ``width_in`` inches.
+
+    Why an estimate before drawing: a figure-level legend wider than its figure is cut by the page or pushes
+    the saved PNG past the size cap; matplotlib fills columns first, so each column is as wide as its longest
+    label (about 0.55 em per character) plus the handle and the gaps (about 4 em).
+    """
+    em = fontsize / 72
+    for ncol in range(max(1, min(most, len(labels))), 0, -1):
+        rows = -(-len(labels) // ncol)
+        cols = [labels[i * rows:(i + 1) * rows] for i in range(ncol)]
+        width = sum(0.55 * em * max((len(x) for x in col), default=0) + 4 * em for col in cols if col)
+        if width <= width_in:
+            return ncol
+    return 1
+
+
 def not_run_bars(ax, x: Iterable[float], width: float, height: float = 6.0) -> None:
     """Hatched grey stubs where a model has no score (not run, or no item of that topic): never a 0 bar."""
     xs = list(x)
