@@ -137,9 +137,16 @@ def zero_shot_comparators(table: pd.DataFrame) -> tuple[list[str], str]:
     return models, "untrained architecture check; no zero-shot weights present"
 
 
+MEAN_ROW = "mean (image-level topics)"
+
+
 def wide_topic_table(table: pd.DataFrame, split: str = "test", level: str | None = None, matcher: str = "strict",
                      metric: str = "weighted_accuracy", models: Sequence[str] | None = None) -> pd.DataFrame:
-    """Topics as rows, models as columns (percent), plus the random-guess column: the paper's table layout."""
+    """Topics as rows, models as columns (percent), plus the random-guess column: the paper's table layout.
+
+    The last row, ``MEAN_ROW``, is the mean over the image-level topics, the same definition as the metrics
+    table's overall row that the text quotes (exam-level topics are listed but not averaged in), so the
+    headline number and its table cell agree."""
     rows = topic_rows(table, split, level, matcher)
     if models is not None:
         rows = rows[rows["model"].isin(models)]
@@ -147,7 +154,9 @@ def wide_topic_table(table: pd.DataFrame, split: str = "test", level: str | None
     wide = rows.pivot_table(index="topic", columns="model", values=metric, sort=False) * 100
     rg = rows.groupby("topic", sort=False)["random_guess"].mean() * 100
     wide.insert(0, "random guess", rg)
-    wide.loc["mean"] = wide.mean(numeric_only=True)
+    image = [t for t, lv in zip(rows["topic"], rows["level"]) if lv == "image"]
+    if image:  # the overall row's definition: the headline mean is over image-level topics only
+        wide.loc[MEAN_ROW] = wide.loc[list(dict.fromkeys(image))].mean(numeric_only=True)
     return wide.round(2).reset_index()
 
 
@@ -295,3 +304,124 @@ def degenerate_sentence(predict_summary: dict, model: str, split: str = "test", 
     return (f"The answers of {model} on the {split} split were degenerate ({flag['n_empty']:,} of {flag['n']:,} "
             f"empty, {flag['degenerate_share']:.0%} empty or one repeated answer), so its accuracy measures a "
             "constant answer, not a reading of the images.")
+
+
+# ------------------------------------------------------------------ headline means with their intervals (stages 3, 4)
+
+
+def _with_key(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    """``df`` with the resampling key column (the patient key is derived from dataset and patient id)."""
+    from .stats.weighted import PATIENT_KEY, add_patient_key
+
+    return add_patient_key(df) if key == PATIENT_KEY and key not in df.columns else df
+
+
+def _plan_or_default(plan):
+    from .stats.plan import load_plan
+
+    return plan if plan is not None else load_plan()
+
+
+def finetune_intervals(scored: pd.DataFrame, finetuned: str, comparator: str | None, plan=None, seed: int = 0,
+                       cluster: str | None = None, baseline: str | None = None) -> pd.DataFrame:
+    """Patient-clustered intervals of the fine-tuning headline numbers (internal test, image level).
+
+    ``weighted_mean``/``absolute_mean``: the fine-tuned model's mean over topics (the metrics table's overall
+    row); ``gain_over_random``: minus the uniform guesser's expectation on the same items; ``gain_over_zero_shot``:
+    minus ``comparator``'s mean, both models resampled with the same patients; ``best_baseline_weighted``: the
+    mean of ``baseline`` (the best closed-set model), when given. One draw of patients serves every
+    topic and both models, so the topic means move jointly (see ``stats.means``)."""
+    from .stats.means import contrast_intervals, mean_blocks
+
+    plan = _plan_or_default(plan)
+    key = cluster or plan.cluster_column
+    sel = scored[(scored["split"] == "test") & (scored["level"] == "image")]
+    sel = _with_key(sel, key)
+    ft = sel[sel["model"] == finetuned]
+    blocks = (mean_blocks(ft, "ft", ("topic",)) + mean_blocks(ft, "ft_abs", ("topic",), by_class=False)
+              + mean_blocks(ft, "random", ("topic",), correct="random_p"))
+    contrasts = {"weighted_mean": {"ft": 1.0}, "absolute_mean": {"ft_abs": 1.0},
+                 "gain_over_random": {"ft": 1.0, "random": -1.0}}
+    if comparator:
+        blocks += mean_blocks(sel[sel["model"] == comparator], "comparator", ("topic",))
+        contrasts["gain_over_zero_shot"] = {"ft": 1.0, "comparator": -1.0}
+    if baseline:
+        blocks += mean_blocks(sel[sel["model"] == baseline], "baseline", ("topic",))
+        contrasts["best_baseline_weighted"] = {"baseline": 1.0}
+    return contrast_intervals(blocks, contrasts, cluster=key, n_boot=plan.n_boot, seed=int(seed),
+                              method=plan.interval, level=plan.level)
+
+
+def external_intervals(scored: pd.DataFrame, finetuned: str, comparator: str | None, plan=None, seed: int = 0,
+                       cluster: str | None = None) -> pd.DataFrame:
+    """Patient-clustered intervals of the external-validation gains: the fine-tuned model minus ``comparator``,
+    weighted accuracy as the mean over external datasets of each dataset's mean over topics, absolute accuracy as
+    the mean over datasets of plain accuracy (the definitions of ``external_metrics``); same draw for both."""
+    from .stats.means import INTERVAL_COLUMNS, contrast_intervals, mean_blocks
+
+    if not comparator:
+        return pd.DataFrame(columns=list(INTERVAL_COLUMNS))
+    plan = _plan_or_default(plan)
+    key = cluster or plan.cluster_column
+    sel = scored[scored["split"] == "external"]
+    sel = _with_key(sel, key)
+    blocks = []
+    for term, model in (("ft", finetuned), ("comparator", comparator)):
+        m = sel[sel["model"] == model]
+        blocks += mean_blocks(m, term, ("dataset", "topic")) + mean_blocks(m, f"{term}_abs", ("dataset",),
+                                                                          by_class=False)
+    contrasts = {"weighted_gain": {"ft": 1.0, "comparator": -1.0},
+                 "absolute_gain": {"ft_abs": 1.0, "comparator_abs": -1.0}}
+    return contrast_intervals(blocks, contrasts, cluster=key, n_boot=plan.n_boot, seed=int(seed),
+                              method=plan.interval, level=plan.level)
+
+
+CLUSTER_WORDS = {"patient_key": "patients", "record_id": "images", "exam_id": "exams"}
+
+
+def interval_variables(intervals: pd.DataFrame) -> dict[str, str]:
+    """Stage variables for the manuscript: per quantity ``<q>`` its point value ``<q>`` (percent or points, one
+    decimal, the same rounding as the tables) and interval ``<q>_ci`` ("38.1-43.5"), plus what the intervals
+    are: ``ci_level`` ("95"), ``ci_n_clusters``, ``ci_cluster_key``, ``ci_clusters`` ("56 patients") and
+    ``ci_basis`` (a phrase for the text naming interval type, unit, key, cluster count and resamples)."""
+    from .stats.means import format_interval
+    from .stats.plan import INTERVAL_WORDS
+
+    if intervals.empty:
+        return {}
+    out = {}
+    for r in intervals.to_dict("records"):
+        out[str(r["quantity"])] = pct(r["estimate"])
+        out[f"{r['quantity']}_ci"] = format_interval(r)
+    first = intervals.iloc[0]
+    n, key = int(first["n_clusters"]), str(first["cluster_key"])
+    out.update({
+        "ci_level": f"{100 * float(first['level']):g}", "ci_n_clusters": str(n), "ci_cluster_key": key,
+        "ci_clusters": f"{n:,} {CLUSTER_WORDS.get(key, 'clusters')}",
+        "ci_basis": (f"{100 * float(first['level']):g}% {INTERVAL_WORDS.get(str(first['interval']), first['interval'])} "
+                     f"cluster bootstrap interval ({int(first['n_boot'])} resamples of {n:,} "
+                     f"{CLUSTER_WORDS.get(key, 'clusters')}, key {key})"),
+    })
+    return out
+
+
+def intervals_display(intervals: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """The intervals as a manuscript table: quantity, estimate and interval in percent (points for gains), the
+    resampling unit and the number of clusters, so every headline number has its table cell."""
+    from .stats.means import format_interval
+
+    return pd.DataFrame({
+        "quantity": [labels.get(q, q) for q in intervals["quantity"]],
+        "estimate": [pct(x) for x in intervals["estimate"]],
+        f"{100 * float(intervals['level'].iloc[0]):g}% CI" if len(intervals) else "CI":
+            [format_interval(r) for r in intervals.to_dict("records")],
+        "interval": intervals["interval"], "cluster key": intervals["cluster_key"],
+        "clusters": intervals["n_clusters"]})
+
+
+FINETUNE_LABELS = {"weighted_mean": "mean weighted accuracy (%)", "absolute_mean": "mean absolute accuracy (%)",
+                   "gain_over_random": "weighted accuracy minus uniform random guess (points)",
+                   "gain_over_zero_shot": "weighted accuracy minus the comparator (points)",
+                   "best_baseline_weighted": "best closed-set model: mean weighted accuracy (%)"}
+EXTERNAL_LABELS = {"weighted_gain": "weighted accuracy minus the comparator (points)",
+                   "absolute_gain": "absolute accuracy minus the comparator (points)"}

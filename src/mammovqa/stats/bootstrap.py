@@ -18,7 +18,7 @@ U distinct rows with multiplicities). No grouped-jackknife approximation is need
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -155,15 +155,32 @@ def cluster_bootstrap(rows: np.ndarray, stat: StatFn, n_boot: int = 2000, seed: 
     """Bootstrap ``stat`` of per-cluster ``rows`` (J, M): estimate, CI (``percentile`` or ``bca``), SE, draws.
 
     ``require``: columns that must stay non-zero in every resample (see ``resample_sums``)."""
+    return cluster_bootstrap_many(rows, {"stat": stat}, n_boot, seed, method, level, require)["stat"]
+
+
+def cluster_bootstrap_many(rows: np.ndarray, stats: Mapping[str, StatFn], n_boot: int = 2000, seed: int = 0,
+                           method: str = "percentile", level: float = 0.95,
+                           require: np.ndarray | None = None) -> dict[str, BootstrapResult]:
+    """Several statistics of the same per-cluster ``rows`` from ONE set of resamples.
+
+    Why one draw for all: a difference of two statistics (a fine-tuned model's mean minus a comparator's, or a
+    mean over topics that share patients) is only a paired, jointly resampled quantity when every statistic
+    sees the same clusters in every resample; evaluating them on one draw also keeps the results consistent
+    (the interval of A - B is built from the same resamples as the intervals of A and of B)."""
     if method not in ("percentile", "bca"):
         raise ValueError(f"method must be 'percentile' or 'bca', got {method!r}")
-    estimate = float(stat(rows.sum(axis=0)[None, :])[0])
-    boot = stat(resample_sums(rows, n_boot, seed, require=require))
-    if method == "bca":
-        jack, mult = jackknife(rows, stat)
-        lo, hi = bca_interval(boot, estimate, jack, mult, level)
-    else:
-        lo, hi = percentile_interval(boot, level)
-    finite = boot[np.isfinite(boot)]
-    se = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
-    return BootstrapResult(estimate, lo, hi, se, boot, method, level)
+    total = rows.sum(axis=0)[None, :]
+    sums = resample_sums(rows, n_boot, seed, require=require)
+    out = {}
+    for name, stat in stats.items():
+        estimate = float(stat(total)[0])
+        boot = stat(sums)
+        if method == "bca":
+            jack, mult = jackknife(rows, stat)
+            lo, hi = bca_interval(boot, estimate, jack, mult, level)
+        else:
+            lo, hi = percentile_interval(boot, level)
+        finite = boot[np.isfinite(boot)]
+        se = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
+        out[name] = BootstrapResult(estimate, lo, hi, se, boot, method, level)
+    return out
