@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from mammovqa.errors import DataError
@@ -83,3 +84,108 @@ def test_degenerate_sentence_only_for_flagged_models() -> None:
     assert "92 of 92 empty" in text and "tiny-vlm-mammo" in text and "not a reading of the images" in text
     assert degenerate_sentence({"test_image": {"degenerate": None}}, "m") == ""
     assert degenerate_sentence({}, "m") == ""
+
+
+# ----------------------------------------------------------------- fast path == straightforward path
+
+def reference_score_items(items: list[QAItem], rows: dict, matcher: str, model: str | None) -> pd.DataFrame:
+    """The straightforward scorer: one ``match`` call and one record dict per item (random fills = no answer)."""
+    from mammovqa.eval.matching import match, random_chance
+    from mammovqa.predictions import is_missing_output
+
+    records = []
+    for it in items:
+        row = rows.get(it.id)
+        bad = (row is None or row.get("error") is not None or is_missing_output(row.get("output"))
+               or bool(row.get("harness_random_fill")))
+        ch = match(None if bad else str(row["output"]), it.options, it.kind, matcher)
+        gold = sorted(it.answer)
+        records.append({
+            "id": it.id, "model": model, "matcher": matcher, "split": it.split, "level": it.level,
+            "topic": it.topic_label, "topic_key": it.topic, "kind": it.kind, "dataset": it.dataset, "part": it.part,
+            "role": it.role, "record_id": it.record_id, "patient_id": it.patient_id, "exam_id": it.exam_id,
+            "n_options": len(it.options), "gold": "|".join(gold), "pred": "|".join(sorted(ch)),
+            "correct": int(bool(ch) and sorted(ch) == gold), "missing": bad,
+            "random_p": random_chance(len(it.options), it.kind)})
+    df = pd.DataFrame(records, columns=list(SCORE_COLUMNS))
+    return df.astype({"correct": int, "missing": bool, "n_options": int})
+
+
+ODD = ("{l}", "{t}", "({l})", "{l}.", "{lower}", "The answer is {l}: {t}", "Answer: {t}", "I think it is {t}.",
+       "a", "I cannot determine", "{l}, {m}", "{t} or {u}", "{l}: {u}", "  ", "", "null", "None", "NULL",
+       "ÀÉÎ {t} ü", "The correct answers are {l} and {m}", "{t}\n{u}", "{t} " * 60, "Level", "A" * 250,
+       "Option {m}", "{u}; {t}", "Z", "Bi-Rads", "right-left", "😀 {l}")
+
+
+def realistic_set(n: int, seed: int = 7) -> tuple[list[QAItem], dict]:
+    """A few thousand items of every topic (shuffled options, multi-answer Abnormality, exam items with exam
+    ids) and rows answering them in odd ways: errors, empty, "null", random fills, missing and unknown rows."""
+    import random
+
+    from mammovqa.qa.items import LETTERS
+    from test_matching import TOPIC_OPTIONS
+
+    rng = random.Random(seed)
+    items, rows = [], {}
+    for i in range(n):
+        topic = rng.choice(list(TOPIC_OPTIONS))
+        opts = TOPIC_OPTIONS[topic][:]
+        rng.shuffle(opts)
+        kind = "multiple" if topic == "Abnormality" else "single"
+        answer = rng.sample(opts, rng.choice([1, 1, 2])) if kind == "multiple" else [rng.choice(opts)]
+        part = rng.choice(["breast", "finding"]) if topic in ("Pathology", "Abnormality") else "breast"
+        it = make_item(i, topic=topic, options=opts, answer=answer, kind=kind, part=part,
+                       dataset=rng.choice(["D1-breast", "D2-finding", "D3-exam"]))
+        if rng.random() < 0.2:
+            it.exam_id, it.level = f"e{i // 3}", "exam"
+        items.append(it)
+        k, m, u = (rng.randrange(len(opts)) for _ in range(3))
+        style = rng.choice(ODD)
+        out = style.format(l=LETTERS[k], t=opts[k], m=LETTERS[m], u=opts[u], lower=LETTERS[k].lower())
+        r = rng.random()
+        if r < 0.03:
+            continue  # no row: missing
+        if r < 0.05:
+            rows[it.id] = row(it, None, error="timeout")
+        elif r < 0.08:
+            rows[it.id] = row(it, out, harness_random_fill=True)
+        elif r < 0.09:
+            rows[it.id] = row(it, out, harness_random_fill=False)
+        else:
+            rows[it.id] = row(it, out)
+    rows["ghost#ACR"] = {"id": "ghost#ACR", "model": "m/x", "output": "A"}
+    return items, rows
+
+
+@pytest.mark.parametrize("matcher", ["strict", "official"])
+def test_fast_scoring_equals_the_straightforward_path(matcher: str) -> None:
+    items, rows = realistic_set(3000)
+    fast = score_items(items, rows, matcher, warn=False)
+    ref = reference_score_items(items, rows, matcher, "m/x")
+    pd.testing.assert_frame_equal(fast, ref, check_exact=True)
+    assert list(fast.dtypes) == list(ref.dtypes)
+    rep = fast.attrs["report"]
+    assert rep["missing_ids"] == list(ref.loc[ref.missing, "id"]) and rep["unknown_ids"] == ["ghost#ACR"]
+    n_fill = sum(1 for r in rows.values() if r.get("harness_random_fill") and r.get("output", "").strip()
+                 and r["output"].strip().lower() not in ("null", "none"))
+    assert rep["n_random_fill"] == n_fill > 50
+    assert rep["n_missing"] == rep["n_errors"] + rep["n_empty"] + rep["n_random_fill"] + (len(items) + 1 - len(rows))
+    assert ref.correct.sum() > 100 and (ref.pred == "").sum() > 100  # both outcomes well represented
+
+
+def test_random_fill_is_no_answer_under_both_matchers() -> None:
+    it = make_item(1)
+    for matcher in ("strict", "official"):
+        with pytest.warns(UserWarning, match="1 filled in at random by the harness"):
+            df = score_items([it], {it.id: row(it, "Left", harness_random_fill=True)}, matcher)
+        assert df.correct.iloc[0] == 0 and df.pred.iloc[0] == "" and bool(df.missing.iloc[0])
+        rep = df.attrs["report"]
+        assert rep["n_missing"] == 1 and rep["n_random_fill"] == 1 and rep["n_empty"] == 0
+        same = score_items([it], {it.id: row(it, "Left")}, matcher, warn=False)
+        assert same.correct.iloc[0] == 1 and same.attrs["report"]["n_random_fill"] == 0
+
+
+def test_empty_item_list_keeps_the_columns() -> None:
+    df = score_items([], {}, "strict", model="m", warn=False)
+    assert tuple(df.columns) == SCORE_COLUMNS and len(df) == 0
+    pd.testing.assert_frame_equal(df, reference_score_items([], {}, "strict", "m"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import hashlib
 import json
 import os
@@ -80,27 +81,86 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> int:
 # ------------------------------------------------------------------ JSONL reading
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Suspend the cyclic garbage collector for a bulk load, restoring its previous state afterwards.
+
+    Why: parsing 565K JSON lines allocates millions of containers that all survive; every generational
+    collection on the way re-walks them (about half of the parse time), yet none of them can form a cycle.
+    Reference counting still frees everything as usual; only the cycle search waits.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+_SCAN_ONCE = json.JSONDecoder().scan_once  # the C scanner ``json.loads`` runs, without its per-call wrapper
+_JSON_SPACE = " \t\n\r"  # what ``json.loads`` skips after a value (its ``WHITESPACE`` pattern)
+_BLANK = object()
+
+
+def _decode_lines(lines: list[str]) -> tuple[list[Any], int]:
+    """Objects of the leading lines that ``json.loads`` accepts as objects (``_BLANK`` for blank lines), and the
+    index of the first line that needs the careful path (malformed, not an object, or unusual spacing).
+
+    Each line goes through the very scanner ``json.loads`` uses, so the objects are the same; the lines are
+    dropped as they are parsed to keep the peak memory of a large file near that of its text.
+    """
+    out: list[Any] = []
+    scan = _SCAN_ONCE
+    with gc_paused():
+        for i, line in enumerate(lines):
+            if not line.strip():
+                out.append(_BLANK)
+                continue
+            try:
+                obj, end = scan(line, 0)
+            except Exception:  # noqa: BLE001 - StopIteration, JSONDecodeError...: json.loads re-raises it in order
+                return out, i
+            if (end != len(line) and line[end:].strip(_JSON_SPACE)) or type(obj) is not dict:
+                return out, i
+            out.append(obj)
+            lines[i] = ""
+    return out, len(lines)
+
+
 def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, object)``; a malformed line raises an error naming file and line.
 
     ``tolerate_torn_tail`` accepts an unterminated last line (a process killed mid-write) and skips it,
     because append-only files can only be torn at their end.
+
+    The well-formed lines are decoded up front in one pass with the cycle collector paused (see
+    :func:`gc_paused`); objects are still yielded one by one and the first bad line raises only after the
+    lines before it were yielded, exactly as a line-by-line reader does.
     """
     path = Path(path)
     with open(path, encoding="utf-8") as fh:
         lines = fh.readlines()
-    for i, line in enumerate(lines, start=1):
+    objs, stop = _decode_lines(lines)
+    for i in range(stop):
+        obj = objs[i]
+        objs[i] = None
+        if obj is not _BLANK:
+            yield i + 1, obj
+    del objs
+    for i in range(stop, len(lines)):
+        line = lines[i]
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            if tolerate_torn_tail and i == len(lines) and not line.endswith("\n"):
+            if tolerate_torn_tail and i + 1 == len(lines) and not line.endswith("\n"):
                 return
-            raise DataError(path, i, f"malformed JSON line ({exc.msg} at column {exc.colno}): {line[:80]!r}") from None
+            raise DataError(path, i + 1, f"malformed JSON line ({exc.msg} at column {exc.colno}): {line[:80]!r}") from None
         if not isinstance(obj, dict):
-            raise DataError(path, i, f"expected a JSON object, got {type(obj).__name__}")
-        yield i, obj
+            raise DataError(path, i + 1, f"expected a JSON object, got {type(obj).__name__}")
+        yield i + 1, obj
 
 
 def read_jsonl(path: str | Path) -> list[dict]:

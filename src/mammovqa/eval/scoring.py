@@ -14,12 +14,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ..errors import DataError
+from ..io import gc_paused
 from ..predictions import PredictionSet, is_missing_output
 from ..qa.items import LETTERS, QAItem
 from .matching import Matcher, match_many, random_chance
@@ -39,12 +41,14 @@ class ScoreReport:
     unknown_ids: list[str] = field(default_factory=list)
     duplicate_ids: list[str] = field(default_factory=list)
     n_empty: int = 0  # rows present without an answer (null, empty, whitespace, "null"), counted in n_missing
+    n_random_fill: int = 0  # rows a harness filled in at random (``harness_random_fill``), counted in n_missing
 
     def lines(self) -> list[str]:
         out = []
         if self.n_missing:
+            fill = f", {self.n_random_fill} filled in at random by the harness" if self.n_random_fill else ""
             out.append(f"{self.n_missing} of {self.n_items} items have no usable prediction "
-                       f"({self.n_errors} failed with an error, {self.n_empty} answered nothing); scored wrong: "
+                       f"({self.n_errors} failed with an error, {self.n_empty} answered nothing{fill}); scored wrong: "
                        f"{self.missing_ids[:5]}")
         if self.unknown_ids:
             out.append(f"{len(self.unknown_ids)} predictions name no known item: {self.unknown_ids[:5]}")
@@ -68,6 +72,19 @@ def _prompt_options(prompt: str) -> str | None:
     return body if sep else None
 
 
+def _options_text(options: tuple[str, ...]) -> str:
+    """The options section a protocol prompt shows for ``options`` (see :func:`_prompt_options`)."""
+    return ", ".join(f"{LETTERS[i]}: {o}" for i, o in enumerate(options))
+
+
+@lru_cache(maxsize=65536)
+def _prompt_mismatch(prompt: str, options: tuple[str, ...]) -> str | None:
+    """The options section ``prompt`` shows when it is not ``options``'s, else None; cached because 565K rows
+    share a few thousand (prompt, options) pairs."""
+    shown = _prompt_options(prompt)
+    return shown if shown is not None and shown != _options_text(options) else None
+
+
 def _check_row(item: QAItem, row: Mapping[str, Any], source: str) -> None:
     stored = row.get("options")
     if stored is not None and list(stored) != list(item.options):
@@ -75,11 +92,10 @@ def _check_row(item: QAItem, row: Mapping[str, Any], source: str) -> None:
                         f"options {item.options} (answered a different question or option order)")
     prompt = row.get("prompt")
     if isinstance(prompt, str):
-        shown = _prompt_options(prompt)
-        want = ", ".join(f"{LETTERS[i]}: {o}" for i, o in enumerate(item.options))
-        if shown is not None and shown != want:
+        shown = _prompt_mismatch(prompt, tuple(item.options))
+        if shown is not None:
             raise DataError(source, item.id, f"item {item.id}: stored prompt shows options {shown!r}, "
-                            f"the item has {want!r}")
+                            f"the item has {_options_text(tuple(item.options))!r}")
 
 
 def _model_of(predictions: PredictionSet | Mapping[str, Any], rows: Mapping[str, Any]) -> str | None:
@@ -91,48 +107,98 @@ def _model_of(predictions: PredictionSet | Mapping[str, Any], rows: Mapping[str,
     return None
 
 
+def is_random_fill(row: Mapping[str, Any]) -> bool:
+    """True for a row whose answer a harness filled in at random (VLMEvalKit, when its judge fails): no answer.
+
+    Why: the harness's random option says nothing about the model; scoring the raw output instead would still
+    credit an answer the harness itself could not read. Either matcher treats the row as missing.
+    """
+    return bool(row.get("harness_random_fill"))
+
+
+def _usable_outputs(items: list[QAItem], rows: Mapping[str, Mapping[str, Any]],
+                    source: str) -> tuple[list[str | None], list[bool], dict[str, int]]:
+    """Each item's output to match (None when missing), whether it is missing, and why rows were missing."""
+    outputs: list[str | None] = []
+    missing: list[bool] = []
+    counts = {"errors": 0, "empty": 0, "random_fill": 0}
+    for it in items:
+        row = rows.get(it.id)
+        if row is None:
+            outputs.append(None)
+            missing.append(True)
+            continue
+        _check_row(it, row, source)
+        if row.get("error") is not None:
+            counts["errors"] += 1
+        elif is_missing_output(row.get("output")):
+            counts["empty"] += 1
+        elif is_random_fill(row):
+            counts["random_fill"] += 1
+        else:
+            outputs.append(str(row["output"]))
+            missing.append(False)
+            continue
+        outputs.append(None)
+        missing.append(True)
+    return outputs, missing, counts
+
+
+_RANDOM_P: dict[tuple[int, str], float] = {}
+
+
+def _random_p(n_options: int, kind: str) -> float:
+    key = (n_options, kind)
+    p = _RANDOM_P.get(key)
+    if p is None:
+        p = _RANDOM_P[key] = random_chance(n_options, kind)
+    return p
+
+
+def _score_frame(items: list[QAItem], model: str | None, matcher: str, missing: list[bool],
+                 chosen: list[list[str]]) -> pd.DataFrame:
+    """The score table built column by column (one list per column, no per-item dict)."""
+    if not items:  # no values to infer dtypes from: object columns, as a frame of no records has
+        return pd.DataFrame([], columns=list(SCORE_COLUMNS))
+    gold_sets = [sorted(it.answer) for it in items]
+    chosen_sets = [sorted(ch) for ch in chosen]
+    n = len(items)
+    cols: dict[str, list[Any]] = {
+        "id": [it.id for it in items], "model": [model] * n, "matcher": [matcher] * n,
+        "split": [it.split for it in items], "level": [it.level for it in items],
+        "topic": [it.topic_label for it in items], "topic_key": [it.topic for it in items],
+        "kind": [it.kind for it in items], "dataset": [it.dataset for it in items],
+        "part": [it.part for it in items], "role": [it.role for it in items],
+        "record_id": [it.record_id for it in items], "patient_id": [it.patient_id for it in items],
+        "exam_id": [it.exam_id for it in items], "n_options": [len(it.options) for it in items],
+        "gold": ["|".join(g) for g in gold_sets], "pred": ["|".join(c) for c in chosen_sets],
+        "correct": [int(bool(c) and c == g) for c, g in zip(chosen_sets, gold_sets, strict=True)],
+        "missing": missing,
+        "random_p": [_random_p(len(it.options), it.kind) for it in items],
+    }
+    return pd.DataFrame(cols, columns=list(SCORE_COLUMNS))
+
+
 def score_items(items: list[QAItem], predictions: PredictionSet | Mapping[str, Mapping[str, Any]],
                 matcher: Matcher, model: str | None = None, warn: bool = True) -> pd.DataFrame:
     """One row per item (columns :data:`SCORE_COLUMNS`); ``df.attrs["report"]`` is the :class:`ScoreReport`.
 
     Missing and unknown predictions are reported with a ``UserWarning`` (``warn=False`` to silence it when
-    the caller prints the report itself).
+    the caller prints the report itself). Rows a harness filled in at random (``harness_random_fill``) are
+    scored as no answer under either matcher and counted in ``n_random_fill``.
     """
     rows, source, dups = _rows_of(predictions)
     file_model = _model_of(predictions, rows)  # checked even when the caller names the model
     model = model or file_model
-    outputs: list[str | None] = []
-    missing: list[bool] = []
-    n_err = n_empty = 0
-    for it in items:
-        row = rows.get(it.id)
-        if row is not None:
-            _check_row(it, row, source)
-        failed = row is not None and row.get("error") is not None
-        empty = row is not None and not failed and is_missing_output(row.get("output"))
-        bad = row is None or failed or empty
-        n_err += failed
-        n_empty += empty
-        missing.append(bad)
-        outputs.append(None if bad else str(row["output"]))
-    chosen = match_many(outputs, [it.options for it in items], [it.kind for it in items], matcher)
-    records = []
-    for it, miss, ch in zip(items, missing, chosen, strict=True):
-        gold = sorted(it.answer)
-        records.append({
-            "id": it.id, "model": model, "matcher": matcher, "split": it.split, "level": it.level,
-            "topic": it.topic_label, "topic_key": it.topic, "kind": it.kind, "dataset": it.dataset, "part": it.part,
-            "role": it.role, "record_id": it.record_id, "patient_id": it.patient_id, "exam_id": it.exam_id,
-            "n_options": len(it.options), "gold": "|".join(gold), "pred": "|".join(sorted(ch)),
-            "correct": int(bool(ch) and sorted(ch) == gold), "missing": miss,
-            "random_p": random_chance(len(it.options), it.kind),
-        })
-    df = pd.DataFrame(records, columns=list(SCORE_COLUMNS))
+    with gc_paused():  # hundreds of thousands of acyclic rows: nothing for the cycle collector to find
+        outputs, missing, counts = _usable_outputs(items, rows, source)
+        chosen = match_many(outputs, [it.options for it in items], [it.kind for it in items], matcher)
+        df = _score_frame(items, model, matcher, missing, chosen)
     df = df.astype({"correct": int, "missing": bool, "n_options": int})
     ids = {it.id for it in items}
     miss_ids = [it.id for it, m in zip(items, missing, strict=True) if m]
-    report = ScoreReport(len(items), len(miss_ids), int(n_err), miss_ids, sorted(set(rows) - ids), sorted(set(dups)),
-                         int(n_empty))
+    report = ScoreReport(len(items), len(miss_ids), counts["errors"], miss_ids, sorted(set(rows) - ids),
+                         sorted(set(dups)), counts["empty"], counts["random_fill"])
     df.attrs["report"] = asdict(report)
     if warn:
         for line in report.lines():
