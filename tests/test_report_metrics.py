@@ -157,9 +157,32 @@ def test_compare_with_baselines_table():
     refs = [REF] * 6
     model = score_reports([REF] * 6, refs, ids=list("abcdef"), patient_ids=list("aabbcc"), meteor="none")
     base = score_reports(["BIRADS: 1"] * 6, refs, ids=list("abcdef"), patient_ids=list("aabbcc"), meteor="none")
-    table = compare_with_baselines(model, {"majority": base}, metrics=("rouge_l", "birads_correct"), n_boot=200)
-    assert list(table["metric"]) == ["rouge_l", "birads_correct"]
-    assert (table["diff"] > 0).all()
+    table = compare_with_baselines(model, {"majority": base}, metrics=("rouge_l", "birads_acc"), n_boot=200)
+    assert list(table["metric"]) == ["rouge_l", "birads_acc"]
+    assert (table["diff"] > 0).all() and set(table["clusters"]) == {3}
+
+
+def test_comparison_values_are_the_metrics_table_values():
+    """Measured: report_comparisons.csv gave the fine-tuned finding F1 as a mean of per-pair F1 while
+    report_metrics.csv gave the micro F1 (and corpus BLEU/METEOR vs sentence means): two numbers for one
+    quantity. Every compared value now equals the table's value, and each interval brackets its difference."""
+    gens = ["mass in the left breast. BI-RADS 4", "no mass. BI-RADS 1", "calcification right. BI-RADS 3",
+            "normal. BI-RADS 1", "mass and calcification left. BI-RADS 5", "BI-RADS 2"] * 8
+    refs = ["mass in the left breast. BI-RADS 5", "no mass. BI-RADS 1", "architectural distortion. BI-RADS 4",
+            "normal. BI-RADS 1", "mass left. BI-RADS 5", "calcification. BI-RADS 2"] * 8
+    ids = [str(i) for i in range(len(refs))]
+    pats = [f"p{i // 3}" for i in range(len(refs))]
+    model = score_reports(gens, refs, ids, pats, meteor="none", n_boot=300, seed=1)
+    base = score_reports(["normal. BI-RADS 1"] * len(refs), refs, ids, pats, meteor="none", n_boot=300, seed=1)
+    table = compare_with_baselines(model, {"normal": base}, n_boot=300, seed=1).set_index("metric")
+    assert {"finding_f1", "bleu_4", "rouge_l", "birads_acc"} <= set(table.index)
+    for key, row in table.iterrows():
+        assert row["model"] == model.corpus[key] and row["baseline_value"] == base.corpus[key], key
+        assert row["diff"] == pytest.approx(model.corpus[key] - base.corpus[key]), key
+        assert row["ci_low"] <= row["diff"] + 1e-9 <= row["ci_high"] + 2e-9, key
+    pair_mean_f1 = float(model.per_pair["finding_f1"].mean())
+    assert abs(pair_mean_f1 - model.corpus["finding_f1"]) > 0.05  # the two definitions really differ here
+    assert table.loc["finding_f1", "statistic"].startswith("micro F1")
 
 
 def test_report_figures(tmp_path):

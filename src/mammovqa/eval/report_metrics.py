@@ -41,8 +41,6 @@ from ..errors import MammoVQAError
 from ..report.parse import collapse_birads, finding_terms, parse_birads, parse_density
 
 MeteorBackend = Literal["1.5", "nltk", "none"]
-SENTENCE_METRICS: tuple[str, ...] = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l", "meteor", "cider",
-                                     "birads_correct", "birads4_correct", "density_correct", "finding_f1")
 DISPLAY = {"bleu_1": "BLEU-1", "bleu_2": "BLEU-2", "bleu_3": "BLEU-3", "bleu_4": "BLEU-4", "rouge_l": "ROUGE-L",
            "meteor": "METEOR", "cider": "CIDEr", "birads_acc": "BI-RADS accuracy",
            "birads4_acc": "BI-RADS accuracy (4a-4c as 4)", "density_acc": "Density accuracy",
@@ -610,21 +608,111 @@ def paired_cluster_bootstrap(a: Sequence[float], b: Sequence[float], clusters: S
             "p": p, "n": int(np.sum(~np.isnan(d)))}
 
 
+#: Report-table keys compared between systems; each is compared on the statistic the metrics table reports.
+COMPARED_METRICS: tuple[str, ...] = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l", "meteor", "cider",
+                                     "birads_acc", "birads4_acc", "density_acc", "finding_f1")
+#: Table key -> per-pair column whose pooled mean (pairs without the fact left out) is the table's value.
+MEAN_STATISTICS = {"rouge_l": "rouge_l", "cider": "cider", "birads_acc": "birads_correct",
+                   "birads4_acc": "birads4_correct", "density_acc": "density_correct"}
+
+
+#: Finding precision, recall and F1 are micro-averaged over every finding term of every pair.
+MICRO_STATISTICS = ("finding_precision", "finding_recall", "finding_f1")
+
+
+def statistic_kind(key: str) -> str:
+    """How the table's value of ``key`` is formed, in words (a column of the comparison table)."""
+    if key in MICRO_STATISTICS:
+        return {"finding_precision": "micro precision", "finding_recall": "micro recall",
+                "finding_f1": "micro F1"}[key] + " over all finding terms"
+    if key in MEAN_STATISTICS:
+        return "mean over pairs"
+    return "corpus statistic"
+
+
+def statistic_replicates(sc: ReportScores, key: str, inv: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Replicates of the table's value of ``key`` on the patient resamples ``(inv, w)`` of :func:`cluster_weights`.
+
+    Why: a comparison or interval must be of the number the metrics table reports. Micro F1 is formed from
+    resampled true/false positive and false negative sums (pairs where neither report names a finding score
+    F1 = 1 per pair but add nothing to the micro F1, so a pair mean would be another quantity); pair means from
+    resampled sums and counts; corpus BLEU and METEOR use the replicates ``score_reports`` made on its own
+    resamples (the same for every system scored together, so differences stay paired).
+    """
+    k = w.shape[1]
+    per = sc.per_pair
+
+    def sums(values: np.ndarray) -> np.ndarray:
+        return w.astype(float) @ np.bincount(inv, weights=values, minlength=k)
+
+    if key in MICRO_STATISTICS:
+        t, p, n = (sums(per[c].to_numpy(float)) for c in ("finding_tp", "finding_fp", "finding_fn"))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if key == "finding_precision":
+                return np.where(t + p > 0, t / (t + p), np.nan)
+            if key == "finding_recall":
+                return np.where(t + n > 0, t / (t + n), np.nan)
+            return np.where(t > 0, 2 * t / (2 * t + p + n), 0.0)
+    if key in MEAN_STATISTICS:
+        x = per[MEAN_STATISTICS[key]].to_numpy(float)
+        ok = ~np.isnan(x)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return sums(np.where(ok, x, 0.0)) / sums(ok.astype(float))
+    if key in sc.corpus_boot:
+        return np.asarray(sc.corpus_boot[key], dtype=float)
+    return np.full(w.shape[0], np.nan)
+
+
+def value_interval(sc: ReportScores, key: str, n_boot: int, seed: int, level: float = 0.95) -> dict[str, float]:
+    """Patient-clustered percentile interval of the value ``sc.corpus[key]`` itself (see
+    :func:`statistic_replicates`); pair means keep :func:`cluster_bootstrap_ci`, whose resamples skip pairs
+    without the fact. A corpus statistic without replicates gets no interval (NaN), never a pair mean's."""
+    clusters = sc.per_pair["patient_id"].astype(str).to_numpy()
+    if key in MEAN_STATISTICS:
+        col = MEAN_STATISTICS[key]
+        if col not in sc.per_pair:
+            return {"ci_low": float("nan"), "ci_high": float("nan")}
+        ci = cluster_bootstrap_ci(sc.per_pair[col].to_numpy(float), clusters, n_boot=n_boot, seed=seed,
+                                  level=level)
+        return {"ci_low": ci["ci_low"], "ci_high": ci["ci_high"]}
+    if key in MICRO_STATISTICS:
+        return corpus_ci(statistic_replicates(sc, key, *cluster_weights(clusters, n_boot, seed)), level)
+    if key in sc.corpus_boot:
+        return corpus_ci(np.asarray(sc.corpus_boot[key], dtype=float), level)
+    return {"ci_low": float("nan"), "ci_high": float("nan")}
+
+
 def compare_with_baselines(model: ReportScores, baselines: Mapping[str, ReportScores],
-                           metrics: Sequence[str] = SENTENCE_METRICS, n_boot: int = 2000,
-                           seed: int = 0) -> pd.DataFrame:
-    """Paired, patient-clustered comparison of per-pair scores of the model against each baseline."""
+                           metrics: Sequence[str] = COMPARED_METRICS, n_boot: int = 2000,
+                           seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Paired, patient-clustered comparison of the model with each baseline on the metrics table's own values.
+
+    ``model`` and ``baseline_value`` equal the ``value`` column of ``report_metrics.csv`` for the same key, and
+    the interval and two-sided bootstrap p-value (2 x the smaller tail share of replicate differences at or
+    beyond zero) come from the same resamples for both systems. A corpus statistic without replicates (METEOR
+    through NLTK) gets its difference without an interval.
+    """
     rows = []
     clusters = model.per_pair["patient_id"].astype(str).to_numpy()
+    inv, w = cluster_weights(clusters, n_boot, seed)
+    alpha = (1 - level) / 2
     for name, base in baselines.items():
         if list(base.per_pair["id"]) != list(model.per_pair["id"]):
             raise ValueError(f"baseline {name!r} was scored on different pairs than the model")
         for m in metrics:
-            if m not in model.per_pair or m not in base.per_pair:
-                continue
-            res = paired_cluster_bootstrap(model.per_pair[m].to_numpy(float), base.per_pair[m].to_numpy(float),
-                                           clusters, n_boot=n_boot, seed=seed)
-            rows.append({"baseline": name, "metric": m,
-                         "model": float(np.nanmean(model.per_pair[m].to_numpy(float))),
-                         "baseline_value": float(np.nanmean(base.per_pair[m].to_numpy(float))), **res})
-    return pd.DataFrame(rows)
+            if not (np.isfinite(model.corpus.get(m, np.nan)) and np.isfinite(base.corpus.get(m, np.nan))):
+                continue  # not scored, or no reference states the fact (e.g. density): nothing to compare
+            reps = statistic_replicates(model, m, inv, w) - statistic_replicates(base, m, inv, w)
+            ok = reps[np.isfinite(reps)]
+            if len(ok):
+                lo, hi = float(np.quantile(ok, alpha)), float(np.quantile(ok, 1 - alpha))
+                p = float(min(1.0, 2 * min(np.mean(ok <= 0), np.mean(ok >= 0))))
+            else:
+                lo = hi = p = float("nan")
+            n = int(model.per_pair[MEAN_STATISTICS[m]].notna().sum()) if m in MEAN_STATISTICS else len(clusters)
+            rows.append({"baseline": name, "metric": m, "statistic": statistic_kind(m),
+                         "model": float(model.corpus[m]), "baseline_value": float(base.corpus[m]),
+                         "diff": float(model.corpus[m] - base.corpus[m]), "ci_low": lo, "ci_high": hi, "p": p,
+                         "n": n, "clusters": int(w.shape[1]), "cluster_key": "patient_id"})
+    return pd.DataFrame(rows, columns=["baseline", "metric", "statistic", "model", "baseline_value", "diff",
+                                       "ci_low", "ci_high", "p", "n", "clusters", "cluster_key"])

@@ -34,21 +34,22 @@ def _stage(args: argparse.Namespace) -> int:
 
 def score_file(path: str, meteor: str = "auto", n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Metrics (value and patient-clustered 95% CI) of one generations JSONL."""
-    from ..eval.report_metrics import cluster_bootstrap_ci
-    from .stage import PER_PAIR, choose_meteor, score_systems
+    import numpy as np
+
+    from ..eval.report_metrics import value_interval
+    from .stage import choose_meteor, score_systems
     from .train import read_generations
 
     _, rows = read_generations(path)
     refs = [{"id": r["id"], "patient_id": r.get("patient_id", r["id"]), "report": r["reference"]} for r in rows]
     backend = choose_meteor(meteor)
     sc = score_systems({"file": [r["generated"] for r in rows]}, refs, backend)["file"]
-    clusters = sc.per_pair["patient_id"].astype(str).to_numpy()
     metrics = {}
-    for key, value in sc.corpus.items():
-        col = PER_PAIR.get(key, key)
-        ci = (cluster_bootstrap_ci(sc.per_pair[col].to_numpy(float), clusters, n_boot=n_boot, seed=seed)
-              if col in sc.per_pair else {})
-        metrics[key] = {"value": value, "ci_low": ci.get("ci_low"), "ci_high": ci.get("ci_high")}
+    for key, value in sc.corpus.items():  # the interval of each reported value itself, not of a pair mean
+        ci = value_interval(sc, key, n_boot, seed)
+        ok = np.isfinite(ci["ci_low"])
+        metrics[key] = {"value": value, "ci_low": ci["ci_low"] if ok else None,
+                        "ci_high": ci["ci_high"] if ok else None}
     return {"file": str(path), "pairs": sc.counts["pairs"], "meteor": sc.implementations["meteor"],
             "metrics": metrics, "counts": sc.counts}
 

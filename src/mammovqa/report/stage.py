@@ -97,10 +97,9 @@ CLINICAL_CORPUS = Path(__file__).resolve().parents[3] / "tests" / "data" / "clin
 BASELINE_NAMES = {"mode report": "baseline: mode report", "nearest neighbour": "baseline: nearest neighbour",
                   "majority BI-RADS": "baseline: majority BI-RADS"}
 PUBLISHED_SYSTEM = "AMRG (published)"
-#: Metrics of the table and figure; ``PER_PAIR`` names the per-pair column a CI is bootstrapped from.
+#: Metrics of the table and figure.
 HEADLINE = ("rouge_l", "meteor", "cider", "bleu_4", "birads_acc", "density_acc", "finding_f1")
 FIGURE_METRICS = ("rouge_l", "meteor", "cider", "birads_acc")
-PER_PAIR = {"birads_acc": "birads_correct", "density_acc": "density_correct", "birads4_acc": "birads4_correct"}
 #: published.yaml keys of the AMRG numbers, by metric key.
 PUBLISHED_KEYS = {"rouge_l": "amrg_rouge_l", "meteor": "amrg_meteor", "cider": "amrg_cider",
                   "birads_acc": "amrg_birads_accuracy"}
@@ -202,30 +201,21 @@ def metrics_table(scores: dict[str, Any], label: str, n_boot: int, seed: int,
                   published_yaml: Path | None = PAPER_DIR / "published.yaml") -> pd.DataFrame:
     """Long table: one row per (system, metric) with a patient-clustered 95% CI, then the published AMRG rows.
 
-    The value is the implementation's corpus statistic (BLEU, METEOR) or the pair mean; the CI is of that same
-    value: corpus BLEU/METEOR recomputed on patient-clustered resamples, pair means resampled likewise.
+    The value is the implementation's corpus statistic (BLEU, METEOR), the micro finding F1 or the pair mean;
+    the CI is of that same value (``value_interval``): the statistic recomputed on patient-clustered resamples.
     """
-    from ..eval.report_metrics import DISPLAY, cluster_bootstrap_ci, corpus_ci
+    from ..eval.report_metrics import DISPLAY, value_interval
 
     rows = []
     for system, sc in scores.items():
-        clusters = sc.per_pair["patient_id"].astype(str).to_numpy()
         for key in HEADLINE:
             if key not in sc.corpus:
                 continue
-            col = PER_PAIR.get(key, key)
-            if key == "finding_f1":
-                ci = micro_f1_ci(sc.per_pair, n_boot, seed)
-            elif key in getattr(sc, "corpus_boot", {}):  # corpus BLEU/METEOR: the corpus statistic resampled
-                ci = corpus_ci(sc.corpus_boot[key])
-            elif col in sc.per_pair:
-                ci = cluster_bootstrap_ci(sc.per_pair[col].to_numpy(float), clusters, n_boot=n_boot, seed=seed)
-            else:
-                ci = {"ci_low": np.nan, "ci_high": np.nan}
+            ci = value_interval(sc, key, n_boot, seed)
             note = sc.notes.get(key, "")
             if key in ("meteor", "bleu_4"):
                 how = ("CI: corpus statistic over patient resamples" if key in getattr(sc, "corpus_boot", {})
-                       else "CI of the per-pair mean")
+                       else "no CI: corpus statistic without patient resamples")
                 note = "; ".join(x for x in (note, how) if x)
             n = sc.counts["pairs"] - (sc.counts["reference_without_birads"] if key.startswith("birads") else
                                       sc.counts["reference_without_density"] if key.startswith("density") else 0)
@@ -235,26 +225,6 @@ def metrics_table(scores: dict[str, Any], label: str, n_boot: int, seed: int,
     rows.extend(published_rows(published_yaml))
     return pd.DataFrame(rows, columns=["system", "data_source", "metric", "key", "value", "ci_low", "ci_high", "n",
                                        "implementation", "note"])
-
-
-def micro_f1_ci(per_pair: pd.DataFrame, n_boot: int, seed: int, level: float = 0.95) -> dict[str, float]:
-    """Patient-clustered bootstrap CI of the micro-averaged finding F1 (the table's value), not of a pair mean.
-
-    Why not the per-pair mean: pairs where neither report names a finding score F1 = 1 per pair but add nothing
-    to the micro F1, so the two statistics differ and a CI of one would not bracket the other.
-    """
-    _, inv = np.unique(per_pair["patient_id"].astype(str).to_numpy(), return_inverse=True)
-    k = int(inv.max()) + 1 if len(inv) else 0
-    if k == 0:
-        return {"ci_low": np.nan, "ci_high": np.nan}
-    tp, fp, fn = (np.bincount(inv, weights=per_pair[c].to_numpy(float), minlength=k)
-                  for c in ("finding_tp", "finding_fp", "finding_fn"))
-    w = np.random.default_rng(seed).multinomial(k, np.full(k, 1.0 / k), size=n_boot).astype(float)
-    t, p, n = w @ tp, w @ fp, w @ fn
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(t > 0, 2 * t / (2 * t + p + n), 0.0)
-    a = (1 - level) / 2
-    return {"ci_low": float(np.quantile(f1, a)), "ci_high": float(np.quantile(f1, 1 - a))}
 
 
 def published_rows(published_yaml: Path | None) -> list[dict[str, Any]]:
@@ -470,12 +440,14 @@ def stage_variables(table: pd.DataFrame, comparisons: pd.DataFrame, scores: dict
         "meteor_impl": meteor_impl, "n_test_reports": f"{scores[MODEL_SYSTEM].counts['pairs']:,}",
         "n_train_reports": f"{n_train:,}", "train_seconds": f"{train_seconds:.0f}",
     })
-    for metric in ("rouge_l", "birads_correct"):
+    for metric in ("rouge_l", "birads_acc"):
         sel = comparisons[(comparisons["baseline"] == nn) & (comparisons["metric"] == metric)]
         if len(sel):
-            short = "birads" if metric == "birads_correct" else metric
-            out[f"{short}_gain_over_retrieval"] = _f(float(sel["diff"].iloc[0]))
-            out[f"{short}_vs_retrieval_p"] = _f(float(sel["p"].iloc[0]))
+            short = "birads" if metric == "birads_acc" else metric
+            row = sel.iloc[0]
+            out[f"{short}_gain_over_retrieval"] = _f(float(row["diff"]))
+            out[f"{short}_gain_over_retrieval_ci"] = f"{_f(float(row['ci_low']))} to {_f(float(row['ci_high']))}"
+            out[f"{short}_vs_retrieval_p"] = _f(float(row["p"]))
     return out
 
 
