@@ -347,7 +347,8 @@ def _bottom_row(axes: np.ndarray, used: int) -> list:
 
 
 def _forest_panel(ax, rows: pd.DataFrame, y_of: dict[str, int]) -> None:
-    """One topic: per row its margin band (gid ``margin|<model>|<topic>``), then the estimate and its CI."""
+    """One topic: per row its margin band (gid ``margin|<model>|<topic>``), then the estimate (gid
+    ``point|<model>|<topic>``) and its CI; the gids let a test find each row's artists."""
     banded = _margins_drawn(rows)
     for r in rows[banded].itertuples():
         half = 100 * float(r.margin)
@@ -361,9 +362,9 @@ def _forest_panel(ax, rows: pd.DataFrame, y_of: dict[str, int]) -> None:
         err = np.clip([[100 * (r.estimate - lo)], [100 * (hi - r.estimate)]], 0, None) \
             if np.isfinite(lo) and np.isfinite(hi) else None
         face = "white" if _is_descriptive(r) else kind.colour
-        ax.errorbar(est, y_of[r.model], xerr=err, fmt=kind.marker, ms=4, color=kind.colour, mfc=face,
-                    mec=kind.colour, mew=0.9, capsize=1.5, elinewidth=0.8, zorder=3,
-                    gid=f"verdict|{kind.key}|{'descriptive' if face == 'white' else 'confirmatory'}")
+        bars = ax.errorbar(est, y_of[r.model], xerr=err, fmt=kind.marker, ms=4, color=kind.colour, mfc=face,
+                           mec=kind.colour, mew=0.9, capsize=1.5, elinewidth=0.8, zorder=3)
+        bars.lines[0].set_gid(f"point|{r.model}|{r.topic}")
     ax.set_ylim(-0.7, len(y_of) - 0.3)
     ax.tick_params(axis="x", labelsize=7)
 
