@@ -294,4 +294,10 @@ def test_signed_differences_never_read_negative_above():
     assert "-24.6" not in text
     ext = paper.external_text({"external_weighted_gain": "0.0", "external_absolute_gain": "2.5",
                                "zeroshot_n_models_run": "4"})
-    assert ext == "weighted accuracy 0.0 points from and absolute accuracy 2.5 points above the best zero-shot model"
+    assert ext == ("weighted accuracy was 0.0 points from the best zero-shot model, and its absolute accuracy "
+                   "2.5 points above it")
+    with_ci = paper.finetune_text({"finetune_gain_over_random": "-24.6", "finetune_gain_over_random_ci": "-26.0 to -23.1",
+                                   "finetune_ci_level": "95", "finetune_gain_over_zero_shot": "n/a",
+                                   "finetune_gain_over_zero_shot_ci": "n/a", "zeroshot_n_models_run": "3"})
+    assert with_ci == ("24.6 points below uniform random guessing (95% CI of the difference -26.0 to -23.1) and an "
+                       "unavailable difference from the best zero-shot model")
