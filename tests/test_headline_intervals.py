@@ -111,15 +111,15 @@ def test_each_headline_number_in_the_rendered_text_equals_its_table_cell(tmp_pat
     label = analysis.FINETUNE_LABELS
     for m in re.finditer(r"mean weighted accuracy of ([\d.]+)% \((\d+)% CI ([\d.]+(?:-| to )[\d.-]+)", text):
         value, level, ci = m.groups()
-        assert value == shown.loc[label["weighted_mean"], "estimate"]
+        assert value == f'{shown.loc[label["weighted_mean"], "estimate"]:.1f}'
         assert ci == shown.loc[label["weighted_mean"], f"{level}% CI"]
         assert float(value) == pytest.approx(wide.loc[analysis.MEAN_ROW, FT], abs=0.051)
     assert len(re.findall(r"mean weighted accuracy of [\d.]+% \(\d+% CI", text)) == 2  # abstract and Results
     m = re.search(r"absolute accuracy of ([\d.]+)% \(95% CI ([^)]+)\)", text)
-    assert m and m.groups() == (shown.loc[label["absolute_mean"], "estimate"],
+    assert m and m.groups() == (f'{shown.loc[label["absolute_mean"], "estimate"]:.1f}',
                                 shown.loc[label["absolute_mean"], "95% CI"])
     gain = shown.loc[label["gain_over_zero_shot"]]
-    assert (f"{gain['estimate'].lstrip('-')} points {'above' if float(gain['estimate']) > 0 else 'below'} the "
+    assert (f"{abs(gain['estimate']):.1f} points {'above' if gain['estimate'] > 0 else 'below'} the "
             f"untrained architecture check (no zero-shot model was available) (95% CI of the difference "
             f"{gain['95% CI']})") in text
     assert f"over {iv['n_clusters'].iloc[0]} patients" in text

@@ -407,12 +407,13 @@ def interval_variables(intervals: pd.DataFrame) -> dict[str, str]:
 
 def intervals_display(intervals: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
     """The intervals as a manuscript table: quantity, estimate and interval in percent (points for gains), the
-    resampling unit and the number of clusters, so every headline number has its table cell."""
+    resampling unit and the number of clusters, so every headline number has its table cell. Write it with
+    ``float_digits=1`` so the Markdown cell prints exactly the text's number."""
     from .stats.means import format_interval
 
     return pd.DataFrame({
         "quantity": [labels.get(q, q) for q in intervals["quantity"]],
-        "estimate": [pct(x) for x in intervals["estimate"]],
+        "estimate": [float(pct(x)) for x in intervals["estimate"]],  # the variable's rounding; write with 1 digit
         f"{100 * float(intervals['level'].iloc[0]):g}% CI" if len(intervals) else "CI":
             [format_interval(r) for r in intervals.to_dict("records")],
         "interval": intervals["interval"], "cluster key": intervals["cluster_key"],
