@@ -1,38 +1,29 @@
-"""Build a run's benchmark: records (phantom or real datasets) -> images -> QA items and official JSON.
+"""A run's records: the phantom's, or every configured real dataset read, subsampled by patient and prepared.
 
-``items.jsonl`` is written last, so its existence (Make's target) means the whole build finished.
+The benchmark build that turns them into QA items and official JSON is orchestration above data and qa: it
+lives in :mod:`mammovqa.benchmark`.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ..config import Profile, get_profile, load_datasets
+from ..config import Profile, load_datasets
 from ..errors import DataError, MammoVQAError
-from ..io import provenance, read_jsonl, sha256_file, write_json_atomic, write_jsonl_atomic
-from ..paths import RunPaths, dataset_roots, portable, resolve
-from ..qa.build import build_items
-from ..qa.items import write_items
+from ..io import read_jsonl
+from ..paths import RunPaths, resolve
 from ..seeding import stable_fraction
 from .records import Record
-
-SOURCES = ("phantom", "real")
 
 
 def phantom_records(run: RunPaths, profile: Profile, workers: int) -> tuple[list[Record], dict[str, Any]]:
     from .phantom import PhantomSource
 
     source = PhantomSource(run.images, profile, seed=run.seed, workers=workers)
-    records = list(source.records())
-    try:
-        from ..report.grammar import write_phantom_reports
-    except ImportError:  # report generation not installed in this build
-        return records, dict(source.summary)
-    return list(write_phantom_reports(records, seed=run.seed)), dict(source.summary)
+    return list(source.records()), dict(source.summary)
 
 
 def real_records(run: RunPaths, profile: Profile, workers: int, strict_labels: bool = False
@@ -136,48 +127,3 @@ def prepared_record(row: dict[str, Any]) -> Record:
     if row.get("source_images"):
         fields["extra"] = dict(fields.get("extra") or {}, source_images=list(row["source_images"]))
     return Record.from_json(fields)
-
-
-def export_official(run: RunPaths, items: list) -> list[Path]:
-    try:
-        from ..qa.official import export_official_json
-    except ImportError:
-        return []
-    paths = []
-    for level in ("image", "exam"):
-        for split in ("train", "val", "test", "external"):
-            sel = [it for it in items if it.level == level and it.split == split]
-            if sel:
-                path = run.official_json(level, split)
-                export_official_json(sel, path)
-                paths.append(path)
-    return paths
-
-
-def build_benchmark(source: str = "phantom", profile: str = "default", seed: int = 0, workers: int = 1,
-                    strict_labels: bool = False) -> dict[str, Any]:
-    if source not in SOURCES:
-        raise MammoVQAError(f"unknown source {source!r}; choose one of: {', '.join(SOURCES)}")
-    prof = get_profile(profile)
-    run = RunPaths(source, profile, seed)
-    run.data.mkdir(parents=True, exist_ok=True)
-    if source == "phantom":
-        records, source_summary = phantom_records(run, prof, workers)
-    else:
-        records, source_summary = real_records(run, prof, workers, strict_labels)
-    write_jsonl_atomic(run.records, (r.to_json() for r in sorted(records, key=lambda r: r.record_id)))
-    data_sha = sha256_file(run.records)
-    items, qa_summary = build_items(records, seed=seed, datasets=load_datasets())
-    official = export_official(run, items)
-    manifest = {
-        "provenance": provenance(seed=seed, data_checksum=data_sha, source=source, profile=profile),
-        "source": source,
-        "synthetic": source == "phantom",
-        "records_by_dataset": dict(sorted(Counter(r.dataset for r in records).items())),
-        "source_summary": portable(source_summary, dataset_roots()),  # no machine paths in outputs
-        "qa_summary": qa_summary,
-        "official_exports": [p.name for p in official],
-    }
-    write_json_atomic(run.qa_dir / "manifest.json", manifest)
-    write_items(run.qa_items, items)  # last: its existence marks a finished build
-    return manifest

@@ -7,7 +7,7 @@ import json
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .build import build_benchmark
+    from ..benchmark import build_benchmark
 
     manifest = build_benchmark(args.source, args.profile, args.seed, args.workers,
                                strict_labels=args.strict_labels)
