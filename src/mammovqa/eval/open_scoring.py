@@ -34,7 +34,7 @@ import pandas as pd
 from ..io import provenance
 from ..predictions import PredictionSet, PredictionWriter, done_ids, is_missing_output
 from ..qa.items import QAItem
-from ..qa.open import DESCRIPTION, OPEN_TOPICS, answer_options, item_gold
+from ..qa.open import DESCRIPTION, OPEN_TOPICS, answer_options, item_gold, open_prompt
 from .baselines import item_rng
 from .clinical import OPEN_TOPIC_FACT, open_answer_correct
 
@@ -96,6 +96,11 @@ def answer_text(item: QAItem, facts: Mapping[str, list[str]]) -> str:
     return describe(facts) if item.topic == DESCRIPTION else ", ".join(facts[item.topic])
 
 
+def reference_answer(item: QAItem) -> str:
+    """The gold answer written as text: the target the open fine-tune learns (and an oracle that scores 1)."""
+    return answer_text(item, item_gold(item))
+
+
 def run_open_baseline(name: str, items: list[QAItem], out_path: str | Path, seed: int = 0,
                       train_items: Iterable[QAItem] = ()) -> Path:
     """Write a weight-free open baseline's prediction file (resumable: answered ids are skipped)."""
@@ -111,7 +116,7 @@ def run_open_baseline(name: str, items: list[QAItem], out_path: str | Path, seed
             if it.id in done:
                 continue
             facts = random_facts(it, seed) if name == "open-random" else majority_facts(it, priors)
-            writer.write(id=it.id, model=mid, prompt=it.question, options=[], output=answer_text(it, facts),
+            writer.write(id=it.id, model=mid, prompt=open_prompt(it), options=[], output=answer_text(it, facts),
                          latency_s=0.0)
     return Path(out_path)
 

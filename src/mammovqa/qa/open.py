@@ -33,6 +33,11 @@ DESCRIPTION = "Description"
 #: topics asked open-ended, in the order a description's facts are listed
 OPEN_TOPICS: tuple[str, ...] = ("Laterality", "ACR", "Bi-Rads", "Abnormality")
 
+#: the prompt of an open item (the closed templates of topics.yaml announce options, which an open item has not;
+#: they stay untouched so that the closed predictions' prompt checksum, and with it their files, do not change)
+OPEN_PROMPT = ("This is a mammography-related medical question. Answer in words, briefly, without any further "
+               "explanation. ### Question: {question} ### Answer:")
+
 #: our own wordings, per question kind and level (image: one mammogram; exam: all images of a screening exam)
 OPEN_WORDINGS: dict[str, dict[str, tuple[str, ...]]] = {
     DESCRIPTION: {
@@ -140,6 +145,11 @@ def build_open_items(closed_items: Iterable[QAItem], seed: int, topics: Topics |
     out.extend(description_item(items, seed, topics) for items in per_record.values())
     out.sort(key=lambda it: it.id)
     return out
+
+
+def open_prompt(item: QAItem) -> str:
+    """The exact prompt an open item is asked with, at inference and in training (the same text in both)."""
+    return OPEN_PROMPT.format(question=item.question)
 
 
 def answer_options(item: QAItem, topic: str | None = None) -> list[str]:
