@@ -57,15 +57,26 @@ def _lmms_samples(items: list[QAItem], outputs: dict[str, str], path: Path, run:
     return path
 
 
-def _vlmevalkit_xlsx(items: list[QAItem], outputs: dict[str, str], path: Path) -> Path:
+# what VLMEvalKit's extract_answer_from_item logs when its judge fails three times and it picks an option at
+# random (vlmeval/dataset/utils/multiple_choice.py); the random option goes to its ``opt`` column
+RANDOM_LOG = "Failed to predict, thus randomly generate one. "
+
+
+def _vlmevalkit_rows(items: list[QAItem], outputs: dict[str, str], random_fill: frozenset[int] = frozenset(),
+                     run: str = "phantom-smoke") -> list[dict]:
     rows = []
     for n, it in enumerate(it for it in items if it.id in outputs):
         row = {"index": n, "question": it.question, "answer": "A", "category": it.topic_label, "item_id": it.id,
-               "benchmark": "mammovqa", "run": "phantom-smoke", "prediction": outputs[it.id],
-               "log": "Failed to predict, thus randomly generate one. " if n == 2 else "ok"}
+               "benchmark": "mammovqa", "run": run, "prediction": outputs[it.id],
+               "log": RANDOM_LOG if n in random_fill else "ok", "opt": "B" if n in random_fill else "A"}
         row.update({LETTERS[k]: o for k, o in enumerate(it.options)})
         rows.append(row)
-    pd.DataFrame(rows).to_excel(path, index=False)
+    return rows
+
+
+def _vlmevalkit_xlsx(items: list[QAItem], outputs: dict[str, str], path: Path,
+                     random_fill: frozenset[int] = frozenset()) -> Path:
+    pd.DataFrame(_vlmevalkit_rows(items, outputs, random_fill)).to_excel(path, index=False)
     return path
 
 
@@ -89,7 +100,7 @@ def test_import_scores_like_our_predict_path(root: Path, tmp_path: Path, fmt: st
     summary = import_harness(fmt, [src], "harness-model", *RUN, root=root)
     w = summary["written"]["test_image"]
     assert w["missing"] == 1 and w["missing_ids"] == [items[0].id]
-    assert w["random_fill"] == (1 if fmt == "vlmevalkit" else 0)
+    assert w["random_fill"] == 0
     imported = Path(w["file"])
     assert imported == RunPaths(*RUN, 0, root).predictions("harness-model", "test", "image")
     prov = read_predictions(imported).provenance
@@ -127,7 +138,7 @@ def _bad(tmp_path: Path, root: Path, mutate) -> DataError:  # noqa: ANN001
 
 def test_unknown_id_names_file_line_and_id(root: Path, tmp_path: Path) -> None:
     err = _bad(tmp_path, root, lambda ls: ls[3]["doc"].__setitem__("id", "Phantom-X/999#ACR"))
-    assert "bad_samples_t.jsonl" in str(err) and "4" in str(err) and "Phantom-X/999#ACR" in str(err)
+    assert "bad_samples_t.jsonl, row 4: id Phantom-X/999#ACR is not an item of this run" in str(err)
 
 
 def test_duplicate_id_is_an_error(root: Path, tmp_path: Path) -> None:
@@ -135,21 +146,73 @@ def test_duplicate_id_is_an_error(root: Path, tmp_path: Path) -> None:
         ls[5]["doc"]["id"] = ls[4]["doc"]["id"]
         ls[5]["doc"]["options"] = ls[4]["doc"]["options"]
 
+    items = _items(root)
     err = _bad(tmp_path, root, dup)
-    assert "answered twice" in str(err) and ":5" in str(err)
+    assert f"bad_samples_t.jsonl, row 6: id {items[4].id} answered twice (first at " in str(err)
+    assert "bad_samples_t.jsonl:5)" in str(err)
 
 
 def test_other_benchmark_and_mismatched_options_are_errors(root: Path, tmp_path: Path) -> None:
+    items = _items(root)
     err = _bad(tmp_path, root, lambda ls: ls[0].__setitem__("doc", {"question": "What is in the image?", "id": 3}))
-    assert "not a MammoVQA sample" in str(err)
+    assert "bad_samples_t.jsonl, row 1: id 3: not a MammoVQA sample" in str(err)
+    err = _bad(tmp_path, root, lambda ls: ls[0]["doc"].__setitem__("benchmark", "mmmu"))
+    assert f"bad_samples_t.jsonl, row 1: id {items[0].id}: not a MammoVQA sample" in str(err)
     err = _bad(tmp_path, root, lambda ls: ls[1]["doc"].__setitem__("options", ls[1]["doc"]["options"][::-1]))
-    assert "differ from the item's" in str(err) and ls_id(err)
+    assert f"bad_samples_t.jsonl, row 2: id {items[1].id}: options " in str(err) and "differ from the item's" in str(err)
     err = _bad(tmp_path, root, lambda ls: ls[2]["doc"].__setitem__("run", "phantom-default"))
-    assert "not of 'phantom-smoke'" in str(err)
+    assert f"bad_samples_t.jsonl, row 3: id {items[2].id}: sample of run 'phantom-default', not of 'phantom-smoke'" in str(err)
+    err = _bad(tmp_path, root, lambda ls: ls.insert(3, "not a sample"))
+    assert "bad_samples_t.jsonl, row 4: not a MammoVQA sample" in str(err)
 
 
-def ls_id(err: DataError) -> bool:
-    return "#" in str(err)  # the item id (dataset/record#topic) is named
+def test_the_same_id_in_two_files_names_both(root: Path, tmp_path: Path) -> None:
+    items = _items(root)
+    a = _lmms_samples(items, {it.id: "A" for it in items[:4]}, tmp_path / "a_samples_t.jsonl")
+    b = _lmms_samples(items, {it.id: "B" for it in items[3:6]}, tmp_path / "b_samples_t.jsonl")
+    with pytest.raises(DataError) as exc:
+        import_harness("lmms-eval", [a, b], "m", *RUN, root=root)
+    assert f"b_samples_t.jsonl, row 1: id {items[3].id} answered twice (first at {a}:4)" in str(exc.value)
+
+
+def _vk_rows_mutated(items: list[QAItem], what: str) -> tuple[list[dict], int, str]:
+    """VLMEvalKit rows with one fault; the spreadsheet row (header = row 1) and id the error must name."""
+    rows = _vlmevalkit_rows(items, {it.id: "A" for it in items})
+    if what == "unknown":
+        rows[3]["item_id"] = "Phantom-X/999#ACR"
+        return rows, 5, "Phantom-X/999#ACR is not an item of this run"
+    if what == "duplicate":
+        rows[6] = {**rows[4], "index": 6}
+        return rows, 8, f"{items[4].id} answered twice (first at "
+    if what == "benchmark":
+        rows[2]["benchmark"] = "MMBench"
+        return rows, 4, f"{items[2].id}: row of MMBench/phantom-smoke, not mammovqa/phantom-smoke"
+    if what == "run":
+        rows[5]["run"] = "phantom-default"
+        return rows, 7, f"{items[5].id}: row of mammovqa/phantom-default"
+    rows[1].update({"A": rows[1]["B"], "B": rows[1]["A"]})  # another option order is another question
+    return rows, 3, f"{items[1].id}: options "
+
+
+@pytest.mark.parametrize("what", ["unknown", "duplicate", "benchmark", "run", "options"])
+@pytest.mark.parametrize("suffix", ["xlsx", "tsv"])
+def test_vlmevalkit_bad_rows_name_file_row_and_id(root: Path, tmp_path: Path, what: str, suffix: str) -> None:
+    rows, line, text = _vk_rows_mutated(_items(root), what)
+    path = tmp_path / f"m_MammoVQA.{suffix}"
+    df = pd.DataFrame(rows)
+    df.to_excel(path, index=False) if suffix == "xlsx" else df.to_csv(path, sep="\t", index=False)
+    with pytest.raises(DataError) as exc:
+        import_harness("vlmevalkit", [path], "m", *RUN, root=root)
+    assert f"m_MammoVQA.{suffix}, row {line}: id {text}" in str(exc.value)
+    assert not RunPaths(*RUN, 0, root).predictions("m", "test", "image").exists()  # nothing half-written
+
+
+def test_vlmevalkit_file_without_our_columns(root: Path, tmp_path: Path) -> None:
+    path = tmp_path / "other_MMBench.tsv"
+    pd.DataFrame([{"index": 0, "question": "q", "A": "x", "B": "y", "prediction": "A"}]).to_csv(path, sep="\t",
+                                                                                                 index=False)
+    with pytest.raises(DataError, match=r"other_MMBench.tsv, row 1: no column \['item_id'\]"):
+        import_harness("vlmevalkit", [path], "m", *RUN, root=root)
 
 
 def test_cli_import_then_score(root: Path, tmp_path: Path) -> None:
@@ -170,3 +233,63 @@ def test_cli_import_then_score(root: Path, tmp_path: Path) -> None:
     bad = subprocess.run([*cli, "import-predictions", "--format", "lmms-eval", str(tmp_path / "nope.jsonl"),
                           "--model", "m", "--profile", "smoke"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "mammovqa: error:" in bad.stderr
+
+
+def test_random_fill_scores_like_no_answer(root: Path, tmp_path: Path) -> None:
+    """Rows VLMEvalKit filled in at random are marked and score exactly like the same file with those answers
+    blank, under both matchers (the raw prediction of such a row is never credited, even when it is right)."""
+    items = _items(root)
+    outputs = {it.id: it.answer[0] for it in items}  # every raw prediction right: random fills must cost
+    fills = frozenset({0, 3, 7})
+    filled = _vlmevalkit_xlsx(items, outputs, tmp_path / "m_MammoVQA.xlsx", fills)
+    blank_out = {it.id: ("" if n in fills else o) for n, (it, o) in enumerate(zip(items, outputs.values()))}
+    blank = _vlmevalkit_xlsx(items, blank_out, tmp_path / "b_MammoVQA.xlsx")
+    wf = import_harness("vlmevalkit", [filled], "filled", *RUN, root=root)["written"]["test_image"]
+    wb = import_harness("vlmevalkit", [blank], "blank", *RUN, root=root)["written"]["test_image"]
+    assert wf["random_fill"] == 3 and wb["random_fill"] == 0 and wf["missing"] == wb["missing"] == 0
+    rows = read_predictions(wf["file"]).rows
+    assert [it.id for it in items if rows[it.id].get("harness_random_fill")] == [items[n].id for n in sorted(fills)]
+    assert rows[items[0].id]["output"] == outputs[items[0].id]  # the raw answer is kept, for the record
+    for matcher in ("strict", "official"):
+        a = score_items(items, read_predictions(wf["file"]), matcher, model="m", warn=False)
+        b = score_items(items, read_predictions(wb["file"]), matcher, model="m", warn=False)
+        pd.testing.assert_frame_equal(a, b)
+        pd.testing.assert_frame_equal(metrics_table(a), metrics_table(b))
+        ra, rb = a.attrs["report"], b.attrs["report"]
+        assert ra["missing_ids"] == rb["missing_ids"] == [items[n].id for n in sorted(fills)]
+        assert (ra["n_missing"], ra["n_random_fill"], ra["n_empty"]) == (3, 3, 0)
+        assert (rb["n_missing"], rb["n_random_fill"], rb["n_empty"]) == (3, 0, 3)
+        assert a["correct"].sum() == len(items) - 3
+
+
+def test_random_fill_counted_by_mammovqa_score(root: Path, tmp_path: Path) -> None:
+    import os
+
+    items = _items(root)
+    src = _vlmevalkit_xlsx(items, {it.id: it.answer[0] for it in items}, tmp_path / "s_MammoVQA.xlsx",
+                           frozenset({1, 2}))
+    w = import_harness("vlmevalkit", [src], "cli-fill", *RUN, root=root)["written"]["test_image"]
+    env = dict(os.environ, MAMMOVQA_ROOT=str(root))
+    for matcher in ("strict", "official"):
+        out = subprocess.run([sys.executable, "-m", "mammovqa.cli", "score", w["file"], "--items",
+                              str(RunPaths(*RUN, 0, root).qa_items), "--matcher", matcher], env=env,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert "n_missing: 2" in out.stdout and "n_random_fill: 2" in out.stdout and "n_empty: 0" in out.stdout
+
+
+def test_row_lines_are_the_bytes_dumps_writes(tmp_path: Path) -> None:
+    """The pre-encoded prediction lines equal ``dumps`` of the row dict, for odd answers too."""
+    from mammovqa.export.harness_import import HarnessAnswer, _row, _row_line
+    from mammovqa.io import dumps
+
+    it = QAItem(id='D/1#ACR "q"', topic="ACR", kind="single", level="image", dataset="D", part="breast",
+                role="internal", split="test", record_id="1", patient_id="p", images=[],
+                question='Which "density"?\tÉ\\', options=["Level A", "Level B", "Lévél ✓"], answer=["Level A"], seed=0)
+    odd = [None, "", "A", 'He said "B"\n\\ok\t\x00\x1f\u2028', "😀 Level A", "null", " " * 3, "é" * 500]
+    for k, out in enumerate(odd):
+        for fill in (False, True):
+            a = HarnessAnswer(it.id, out, tmp_path / "x y_ü.jsonl", k + 2, None, fill)
+            for model in ("m", 'org/"odd" módel'):
+                line = _row_line(it, a, model, dumps(model))
+                assert line == dumps(_row(it, a, model)) + "\n"

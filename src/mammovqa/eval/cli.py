@@ -102,6 +102,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             print(_summary_table(scores).to_markdown(index=False, floatfmt=".4f"))
             for key in ("n_missing", "n_errors", "n_empty"):
                 print(f"{key}: {report[key]}")
+            if report["n_random_fill"]:  # harness rows filled in at random: no answer (counted in n_missing)
+                print(f"n_random_fill: {report['n_random_fill']}")
             if report["unknown_ids"]:
                 print(f"unknown ids: {len(report['unknown_ids'])} (e.g. {report['unknown_ids'][:3]})")
             if args.out:

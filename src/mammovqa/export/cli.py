@@ -53,8 +53,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         if w["missing"]:
             line += f"; {w['missing']} items have no answer (scored wrong), e.g. {w['missing_ids']}"
         if w["random_fill"]:
-            line += (f"; {w['random_fill']} rows VLMEvalKit filled in at random (marked; its random option is "
-                     "ignored, the raw prediction is matched)")
+            line += (f"; {w['random_fill']} rows VLMEvalKit filled in at random (marked harness_random_fill; "
+                     "scored as no answer, counted in n_missing)")
         print(line)
     print(f"score with: mammovqa score {' '.join(w['file'] for w in summary['written'].values())} "
           f"--items data/{summary['run']}/qa/items.jsonl --matcher strict")

@@ -25,13 +25,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import DataError
-from ..io import dumps, provenance, sha256_file, write_jsonl_atomic
+from ..io import atomic_path, dumps, gc_paused, provenance, sha256_file
 from ..paths import ROOT
 from ..qa.items import LETTERS, QAItem, build_prompt
 from .common import run_items
@@ -41,9 +41,11 @@ BENCHMARK = "mammovqa"
 RANDOM_FILL = re.compile(r"randomly generate", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class HarnessAnswer:
-    """One answer as the harness logged it, with where it came from (for error messages)."""
+class HarnessAnswer(NamedTuple):
+    """One answer as the harness logged it, with where it came from (for error messages).
+
+    A named tuple rather than a frozen dataclass: an import builds 565K of them, and a tuple is built in C.
+    """
 
     id: str
     output: str | None
@@ -78,8 +80,10 @@ def read_lmms_eval(path: Path, run_name: str) -> list[HarnessAnswer]:
             doc = obj.get("doc") if isinstance(obj, dict) else None
             if not isinstance(doc, dict) or doc.get("benchmark") != BENCHMARK or "id" not in doc:
                 task = obj.get("task_name") or obj.get("doc_id") if isinstance(obj, dict) else None
-                raise DataError(path, n, f"not a MammoVQA sample (doc lacks benchmark='mammovqa' and id; {task!r}); "
-                                "import only the samples files of the tasks `mammovqa export lmms-eval` wrote")
+                named = f"id {doc['id']}: " if isinstance(doc, dict) and "id" in doc else ""
+                raise DataError(path, n, f"{named}not a MammoVQA sample (doc lacks benchmark='mammovqa' and id; "
+                                f"{task!r}); import only the samples files of the tasks `mammovqa export lmms-eval` "
+                                "wrote")
             if doc.get("run") != run_name:
                 raise DataError(path, n, f"id {doc['id']}: sample of run {doc.get('run')!r}, not of {run_name!r}; "
                                 "pass the --source/--profile/--seed the task folder was exported from")
@@ -172,6 +176,10 @@ def check_answers(answers: Iterable[HarnessAnswer], items: Sequence[QAItem]) -> 
     return seen
 
 
+# ``io.dumps``'s encoder, built once: ``json.dumps`` with non-default arguments builds a new one per call
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
 def items_checksum(items: Sequence[QAItem]) -> str:
     """The same hash as ``models.predict.items_checksum`` (the provenance ``data_sha256`` a later
     ``mammovqa predict`` into this file checks), from each item's fields without ``dataclasses.asdict``'s deep
@@ -179,13 +187,26 @@ def items_checksum(items: Sequence[QAItem]) -> str:
     from ..io import sha256_text
     from ..qa.items import QA_SCHEMA
 
-    return sha256_text("\n".join(sorted(dumps({**vars(it), "schema": QA_SCHEMA}) for it in items)))
+    return sha256_text("\n".join(sorted(_CANONICAL({**vars(it), "schema": QA_SCHEMA}) for it in items)))
 
 
 @lru_cache(maxsize=65536)
 def _prompt(question: str, options: tuple[str, ...], kind: str) -> str:
     """The protocol prompt; cached because wordings and option orders repeat across the 565K items."""
     return build_prompt(question, options, kind)
+
+
+@lru_cache(maxsize=65536)
+def _prompt_json(question: str, options: tuple[str, ...], kind: str) -> str:
+    return encode_basestring(_prompt(question, options, kind))
+
+
+@lru_cache(maxsize=65536)
+def _options_json(options: tuple[str, ...]) -> str:
+    return _CANONICAL(list(options))
+
+
+_NO_RESPONSE = "harness logged no response"
 
 
 def _row(item: QAItem, a: HarnessAnswer, model: str) -> dict[str, Any]:
@@ -197,18 +218,55 @@ def _row(item: QAItem, a: HarnessAnswer, model: str) -> dict[str, Any]:
     row: dict[str, Any] = {"id": item.id, "model": model, "prompt": _prompt(item.question, tuple(item.options), item.kind),
                            "options": list(item.options),
                            "output": a.output, "latency_s": None,
-                           "error": None if a.output is not None else "harness logged no response",
+                           "error": None if a.output is not None else _NO_RESPONSE,
                            "harness_line": f"{a.file.name}:{a.line}"}
     if a.random_fill:
         row["harness_random_fill"] = True
     return row
 
 
+def _row_line(item: QAItem, a: HarnessAnswer, model: str, model_json: str) -> str:
+    """``dumps(_row(item, a, model))`` assembled from pre-encoded parts (keys in sorted order).
+
+    Why: encoding 565K dicts with sorted keys was a third of an import; the prompt and option list of an item
+    repeat across items and are encoded once, the rest goes through the encoder ``json.dumps`` itself uses for
+    strings. Anything but plain strings takes the ``dumps`` path; ``tests/test_export_import.py`` checks that
+    both give the same bytes.
+    """
+    if type(item.id) is not str or type(model) is not str or (a.output is not None and type(a.output) is not str):
+        return dumps(_row(item, a, model)) + "\n"
+    opts = tuple(item.options)
+    error = "null" if a.output is not None else encode_basestring(_NO_RESPONSE)
+    fill = ',"harness_random_fill":true' if a.random_fill else ""
+    output = "null" if a.output is None else encode_basestring(a.output)
+    return (f'{{"error":{error},"harness_line":{encode_basestring(f"{a.file.name}:{a.line}")}{fill},'
+            f'"id":{encode_basestring(item.id)},"latency_s":null,"model":{model_json},'
+            f'"options":{_options_json(opts)},"output":{output},'
+            f'"prompt":{_prompt_json(item.question, opts, item.kind)}}}\n')
+
+
+def _write_predictions(out: Path, prov: dict[str, Any], lines: Iterable[str]) -> None:
+    """The provenance line, then the rows: one atomic replace (an import is never a mix of two runs)."""
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(dumps({"provenance": prov}) + "\n")
+        fh.writelines(lines)
+
+
 def import_harness(fmt: str, files: Sequence[str | Path], model: str, source: str, profile: str, seed: int = 0,
                    root: Path = ROOT, harness_version: str | None = None) -> dict[str, Any]:
-    """Write one prediction file per (split, level) answered; returns what was written and what is missing."""
+    """Write one prediction file per (split, level) answered; returns what was written and what is missing.
+
+    Runs with the cycle collector paused (:func:`io.gc_paused`): the items, answers and rows are acyclic, and
+    re-walking hundreds of thousands of them on every collection cost half of an import.
+    """
     if fmt not in FORMATS:
         raise DataError(None, None, f"unknown format {fmt!r} ({', '.join(FORMATS)})")
+    with gc_paused():
+        return _import(fmt, files, model, source, profile, seed, root, harness_version)
+
+
+def _import(fmt: str, files: Sequence[str | Path], model: str, source: str, profile: str, seed: int,
+            root: Path, harness_version: str | None) -> dict[str, Any]:
     run, items = run_items(source, profile, seed, root)
     paths = [Path(f) for f in files]
     for p in paths:
@@ -220,18 +278,19 @@ def import_harness(fmt: str, files: Sequence[str | Path], model: str, source: st
         raise DataError(paths[0], None, "no answers in the file(s)")
     version = harness_version or (lmms_eval_version(paths[0]) if fmt == "lmms-eval" else vlmevalkit_version())
     groups = sorted({(it.split, it.level) for it in items if it.id in answers})
+    harness_files = [{"file": p.name, "sha256": sha256_file(p)} for p in paths]
+    model_json = encode_basestring(model) if isinstance(model, str) else ""
     written: dict[str, Any] = {}
     for split, level in groups:
         group = [it for it in items if it.split == split and it.level == level]
         out = run.predictions(model, split, level)
         prov = provenance(seed=seed, model_id=model, data_checksum=items_checksum(group), backend="harness",
                           harness=fmt, harness_version=version, split=split, level=level,
-                          harness_files=[{"file": p.name, "sha256": sha256_file(p)} for p in paths])
+                          harness_files=harness_files)
+        answered = [it for it in group if it.id in answers]
         missing = [it.id for it in group if it.id not in answers]
-        rows = [{"provenance": prov}, *(_row(it, answers[it.id], model) for it in group if it.id in answers)]
-        write_jsonl_atomic(out, rows)  # an import replaces the whole file at once: never a mix of two runs
-        written[f"{split}_{level}"] = {"file": str(out), "answers": len(group) - len(missing),
-                                       "missing": len(missing), "missing_ids": missing[:5],
-                                       "random_fill": sum(1 for it in group if it.id in answers
-                                                          and answers[it.id].random_fill)}
+        _write_predictions(out, prov, (_row_line(it, answers[it.id], model, model_json) for it in answered))
+        written[f"{split}_{level}"] = {"file": str(out), "answers": len(answered), "missing": len(missing),
+                                       "missing_ids": missing[:5],
+                                       "random_fill": sum(1 for it in answered if answers[it.id].random_fill)}
     return {"run": run.name, "model": model, "harness": fmt, "harness_version": version, "written": written}
