@@ -29,11 +29,8 @@ from fixtures_sources import (
     write_dicom,
 )
 from mammovqa.data.imaging import synthetic_mammogram
-from mammovqa.paths import MANIFEST_DIR
+from scratch_root import scratch_root
 
-REPO = Path(__file__).resolve().parents[1]
-LINKED = ("Makefile", "configs", "src", "tools", "requirements.lock", "pyproject.toml", ".venv")
-LINKED_CHILDREN = ("notebooks", "paper")
 RUN = "real-smoke"
 USED = {"MIAS": make_mias, "CBIS-DDSM": make_cbis_ddsm, "DMID": make_dmid,
         "INbreast": lambda root: make_inbreast(root, fmt="csv"), "VinDr-Mammo": make_vindr, "RSNA": make_rsna,
@@ -72,19 +69,7 @@ def _more_dmid_reports(root: Path, n: int = 14) -> None:
 
 
 def _scratch_root(tmp: Path) -> Path:
-    root = tmp / "root"
-    root.mkdir()
-    for name in LINKED:
-        (root / name).symlink_to(REPO / name)
-    for name in LINKED_CHILDREN:
-        (root / name).mkdir()
-        for child in (REPO / name).iterdir():
-            if child.name not in ("executed", "_build"):
-                (root / name / child.name).symlink_to(child)
-    (root / "data_manifest").mkdir()
-    for entry in MANIFEST_DIR.iterdir():
-        if entry.name != "local.yaml":
-            (root / "data_manifest" / entry.name).symlink_to(entry)
+    root = scratch_root(tmp / "root", code=True)
     lines = ["datasets:"]
     for name, make in USED.items():
         lines.append(f"  {name}: {make(tmp / 'downloads' / name)}")

@@ -29,7 +29,7 @@ from mammovqa.data.build import prepared_record, subsample_patients
 from mammovqa.data.imaging import synthetic_mammogram
 from mammovqa.data.records import Record
 from mammovqa.io import read_jsonl
-from mammovqa.paths import MANIFEST_DIR
+from scratch_root import scratch_root
 
 USED = {"MIAS": make_mias, "CBIS-DDSM": make_cbis_ddsm, "DMID": make_dmid,
         "INbreast": lambda root: make_inbreast(root, fmt="csv"), "VinDr-Mammo": make_vindr, "RSNA": make_rsna,
@@ -48,12 +48,7 @@ def _valid_mias_images(root: Path) -> None:
 
 def _scratch_root(tmp: Path) -> Path:
     """A root with links to every committed manifest file and a private local.yaml."""
-    root = tmp / "root"
-    (root / "data_manifest").mkdir(parents=True)
-    for entry in MANIFEST_DIR.iterdir():
-        if entry.name != "local.yaml":
-            (root / "data_manifest" / entry.name).symlink_to(entry)
-    return root
+    return scratch_root(tmp / "root")
 
 
 @pytest.fixture(scope="module")
