@@ -243,14 +243,14 @@ def with_families(scored: pd.DataFrame, plan) -> pd.DataFrame:
 
 
 def significance_tests(scored: pd.DataFrame, plan, seed: int) -> pd.DataFrame:
-    """Every model x topic test of the plan, with the family and resampling unit the plan names."""
+    """Every model x topic test of the plan, with the family and resampling unit the plan names, and each model's
+    category (for the figures' styles and the reader)."""
     from .stats.random_guess import test_against_random
 
-    return test_against_random(with_families(scored, plan), by=("model", "topic"), cluster=plan.cluster_column,
-                               n_boot=plan.n_boot, seed=int(seed), alpha=plan.alpha, ci=plan.interval,
-                               level=plan.level, margin_relative=plan.margin_relative,
-                               margin_minimum=plan.margin_minimum, margin=plan.margin_absolute,
-                               degenerate_at=plan.degenerate_share)
+    return with_category(test_against_random(
+        with_families(scored, plan), by=("model", "topic"), cluster=plan.cluster_column, n_boot=plan.n_boot,
+        seed=int(seed), alpha=plan.alpha, ci=plan.interval, level=plan.level, margin_relative=plan.margin_relative,
+        margin_minimum=plan.margin_minimum, margin=plan.margin_absolute, degenerate_at=plan.degenerate_share))
 
 
 def significance_counts(tests: pd.DataFrame) -> dict[str, int]:
@@ -426,3 +426,107 @@ FINETUNE_LABELS = {"weighted_mean": "mean weighted accuracy (%)", "absolute_mean
                    "best_baseline_weighted": "best closed-set model: mean weighted accuracy (%)"}
 EXTERNAL_LABELS = {"weighted_gain": "weighted accuracy minus the comparator (points)",
                    "absolute_gain": "absolute accuracy minus the comparator (points)"}
+
+
+# ------------------------------------------------------------------ the significance stage (notebook 05), step by step
+
+
+def with_category(df: pd.DataFrame, model_column: str = "model") -> pd.DataFrame:
+    """``df`` with a ``category`` column (the model's role in models.yaml) right after ``model_column``, so the
+    figures style models by category and a table reader sees which rows are trained, zero-shot or baselines."""
+    out = df.drop(columns=["category"], errors="ignore")
+    if model_column not in out.columns:
+        return out
+    out.insert(out.columns.get_loc(model_column) + 1, "category", out[model_column].map(category))
+    return out
+
+
+def significance_plan(plan_file: str | None = None, **overrides):
+    """The analysis plan with the notebook's overrides (None = keep the plan's value) and what they changed.
+
+    Overrides: ``margin`` (absolute TOST margin), ``cluster`` (resampling key, also the plan's unit),
+    ``n_boot``. Returns ``(plan, changed)``; ``changed`` is printed and named in the Methods text."""
+    from .stats.plan import load_plan
+
+    planned = load_plan(plan_file or None)
+    cluster = overrides.get("cluster")
+    plan = planned.with_overrides(margin_absolute=overrides.get("margin"), cluster_column=cluster, cluster=cluster,
+                                  n_boot=overrides.get("n_boot"))
+    return plan, plan.overrides(planned)
+
+
+def significance_scored(run: RunPaths, plan, matcher: str = "strict") -> pd.DataFrame:
+    """Every model's scored test items, exam-level topics labelled apart, with the plan's resampling key and
+    each model's family (the table every test of the stage reads)."""
+    return with_families(with_exam_topics(score_run(run, matchers=(matcher,), splits=("test",))), plan)
+
+
+def interval_note(plan) -> str:
+    """The note under every significance table: interval type, resamples, key, reference and correction."""
+    return (f"{100 * plan.level:g}% {plan.interval} cluster-bootstrap intervals, {plan.n_boot} resamples of "
+            f"`{plan.cluster_column}`; n_clusters per row. Reference: no-information level 1/C; uniform guess "
+            f"beside it. Holm over the confirmatory family.")
+
+
+def write_significance_tables(run: RunPaths, tests: pd.DataFrame, plan, note: str) -> None:
+    """The manuscript's short table (confirmatory, testable rows) and the full supplementary CSV."""
+    from .outputs import write_table
+
+    n_left = int((tests["family"] != "confirmatory").sum() + tests["estimate"].isna().sum())
+    write_table(significance_display(tests), run.tables / "significance", float_digits=1,
+                note=f"{interval_note(plan)} Confirmatory, testable rows; the {n_left} other rows (baselines, the "
+                     f"untrained check, not-testable pairs) are in significance_all.csv. {note}")
+    write_table(tests, run.tables / "significance_all", float_digits=4, note=f"{interval_note(plan)} {note}")
+
+
+def power_table(scored: pd.DataFrame, plan, finetuned: str) -> tuple[pd.DataFrame, str]:
+    """Minimum detectable effect per topic with the design effect from the ICC of ``finetuned``'s answers within
+    the plan's clusters, and the note that says so. The benchmark's items (one model's rows) set the design."""
+    from .stats.power import icc_anova, minimum_detectable_effect
+
+    key = plan.cluster_column
+    icc = {t: icc_anova(g["correct"], g[key]) for t, g in scored[scored["model"] == finetuned].groupby("topic")}
+    power = minimum_detectable_effect(scored, by=("topic",), cluster=key, icc=icc)  # de-duplicates items by id
+    note = (f"Analytic, with the design effect 1 + (m - 1) ICC; m = items per `{key}`, ICC of {finetuned}'s answers "
+            f"within clusters (one-way ANOVA; 0 where undefined).")
+    return power, note
+
+
+def train_labels(run: RunPaths) -> pd.DataFrame:
+    """Topic and gold answer of every image-level training item (the label balance of Fig. 3d)."""
+    items = [it for it in load_items(run) if it.split == "train" and it.level == "image"]
+    return pd.DataFrame({"topic": [it.topic_label for it in items], "gold": ["|".join(it.answer) for it in items]})
+
+
+def significance_variables(tests: pd.DataFrame, plan, overrides: dict) -> dict[str, str]:
+    """The stage's manuscript variables: verdict counts, plan parameters, Methods and Results text."""
+    from .stats.plan import methods_text
+
+    counts = significance_counts(tests)
+    tested = tests[tests["n_clusters"].notna() & tests["estimate"].notna()]
+    span = (int(tested["n_clusters"].min()), int(tested["n_clusters"].max())) if len(tested) else (0, 0)
+    return {
+        **{k: str(v) for k, v in counts.items()},
+        "n_tests": str(counts["n_confirmatory"]), "n_above_random": str(counts["n_above"]),
+        "n_equivalent_random": str(counts["n_equivalent"]),
+        "alpha": f"{plan.alpha:g}", "n_boot": str(plan.n_boot), "cluster_key": plan.cluster_column,
+        "interval": plan.interval, "n_clusters_min": str(span[0]), "n_clusters_max": str(span[1]),
+        "methods_text": methods_text(plan, span, counts["n_confirmatory"], counts["n_descriptive"],
+                                     counts["n_degenerate"], overrides),
+        "results_text": significance_results_text(counts, plan.alpha),
+    }
+
+
+def paired_table(scored: pd.DataFrame, plan, finetuned: str, seed: int) -> tuple[pd.DataFrame, str]:
+    """The fine-tuned model against the best comparator per topic (patient-level paired bootstrap and clustered
+    McNemar, the plan's key and interval), and the note naming comparator and procedure; empty without one."""
+    from .stats.paired import finetuned_vs_best_zero_shot
+
+    comparators, label = zero_shot_comparators(metrics(scored))
+    if not comparators or finetuned not in set(scored["model"]):
+        return pd.DataFrame(), f"No comparator for {finetuned} in this run."
+    paired = finetuned_vs_best_zero_shot(scored, finetuned, comparators, cluster=plan.cluster_column,
+                                         n_boot=plan.n_boot, seed=int(seed), ci=plan.interval)
+    note = (f"Comparator: {label}. Paired cluster bootstrap ({plan.interval}, {plan.n_boot} resamples of "
+            f"`{plan.cluster_column}`), clustered McNemar; Holm across topics.")
+    return paired, note

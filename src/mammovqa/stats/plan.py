@@ -148,8 +148,9 @@ def methods_text(plan: AnalysisPlan, n_clusters: tuple[int, int], n_confirmatory
     margin rule, families and correction are the ones passed in, so the text describes what ran.
     """
     unit = _unit(plan)
-    span = (f" ({n_clusters[0]} to {n_clusters[1]} clusters per model and topic in this run)"
-            if max(n_clusters) else "")
+    lo, hi = n_clusters
+    span = ("" if not max(n_clusters) else f" ({hi} clusters per model and topic in this run)" if lo == hi
+            else f" ({lo} to {hi} clusters per model and topic in this run)")
     sentences = [
         f"Questions that share an image, a patient or an exam are not independent, so every interval is a "
         f"{_pct(plan.level)}% {INTERVAL_WORDS[plan.interval]} cluster bootstrap interval over {plan.n_boot} "
