@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from matplotlib.patches import Rectangle
 
+from mammovqa.stats.random_guess import ABOVE, BELOW, DESCRIPTIVE_SUFFIX, EQUIVALENT
 from mammovqa.stats.simulate import simulate_scored
 from mammovqa.viz import save_figure
 from mammovqa.viz import style as st
@@ -100,17 +101,24 @@ def test_accuracy_by_topic_intervals_not_run_and_zero(tmp_path, shape):
 
 
 def _tests_table(shape: str) -> pd.DataFrame:
+    """Shaped like ``test_against_random``'s output: its verdict strings, per-topic no-information levels and
+    margins, families (baselines and the untrained check descriptive)."""
     n_models, n_topics = SHAPES[shape]
     rng = np.random.default_rng(1)
     rows = []
     for m in list(MODELS)[:n_models]:
+        family = "descriptive" if MODELS[m] in ("baseline", "architecture check") else "confirmatory"
         for t in [*TOPICS[:n_topics], "ACR (exam)"]:
             testable = shape == "default" or (t in ("Laterality", "View") and m.startswith("tiny"))
             est = rng.uniform(0.2, 0.9)
-            rows.append({"model": m, "topic": t, "n": 40 if testable else 8, "estimate": est if testable else np.nan,
-                         "ci_low": est - 0.1, "ci_high": est + 0.1, "random_guess": 0.5, "margin": 0.05,
-                         "verdict": rng.choice(["above random", "inconclusive", "equivalent to random"])
-                         if testable else "not testable: 8 items (< 20)"})
+            ref = 0.5 if t in ("Laterality", "View") else 0.25
+            verdict = str(rng.choice([ABOVE, "inconclusive", EQUIVALENT, BELOW, "degenerate (one answer to 99% of items)"]))
+            if family == "descriptive" and not verdict.startswith("degenerate"):
+                verdict += DESCRIPTIVE_SUFFIX
+            rows.append({"model": m, "topic": t, "family": family, "n": 40 if testable else 8,
+                         "estimate": est if testable else np.nan, "ci_low": est - 0.1, "ci_high": est + 0.1,
+                         "no_information": ref, "random_guess": ref, "margin": max(0.01, 0.2 * ref),
+                         "verdict": verdict if testable else "not testable: 8 items (< 20)"})
     return pd.DataFrame(rows)
 
 
@@ -124,6 +132,8 @@ def test_forest_draws_testable_rows_only_and_stays_small(tmp_path, shape):
     n_points = sum(len(c.get_segments()) for ax in fig.axes for c in ax.collections
                    if c.__class__.__name__ == "LineCollection")
     assert n_points == n_drawn
+    n_bands = sum(1 for ax in fig.axes for p in ax.patches if (p.get_gid() or "").startswith("margin|"))
+    assert n_bands == int((~tests["verdict"].str.startswith(("not testable", "degenerate"))).sum())
     skipped = len(tests) - n_drawn
     assert (f"{skipped} of {len(tests)} model x topic rows not testable" in fig._suptitle.get_text()) == (skipped > 0)
     _check(fig, tmp_path, f"forest_{shape}")
@@ -231,3 +241,22 @@ def test_dataset_figures_have_no_collisions(tmp_path):
     comp = pd.DataFrame([{"role": "internal" if i < 8 else "external", "dataset": f"Phantom-{i}", "records": 10,
                           "patients": 5, "qa_pairs": 100, **{t: 10 for t in TOPICS}} for i in range(11)])
     _check(plot_composition(comp), tmp_path, "composition")
+
+
+def test_note_stays_below_a_figure_legend_in_the_saved_file(tmp_path):
+    """The saved PNG, not the canvas: a tight save once slid an "outside lower center" legend onto the note."""
+    fig, ax = plt.subplots(figsize=(5, 3), layout="constrained")
+    ax.plot([0, 1], [0, 1], color="#0072B2")
+    handles = [plt.Line2D([], [], color="#0072B2", label=f"entry {i}") for i in range(5)]
+    handles.append(plt.Line2D([], [], color="#0072B2", label="a last entry long enough to reach the note's column"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=2)
+    png, _ = save_figure(fig, tmp_path / "legend_note", note="Synthetic phantom data, not real mammograms.")
+    from PIL import Image
+
+    with Image.open(png) as im:
+        px = np.asarray(im.convert("RGB")).astype(int)
+    r, g, b = px[..., 0], px[..., 1], px[..., 2]
+    dark_rows = np.flatnonzero(((r < 90) & (g < 90) & (b < 90)).any(axis=1))  # black text (legend, ticks)
+    red_rows = np.flatnonzero(((r > 120) & (g < 100) & (b < 100) & (r - g > 60)).any(axis=1))  # the note
+    assert len(dark_rows) and len(red_rows)
+    assert dark_rows.max() < red_rows.min()

@@ -294,9 +294,31 @@ def _overlap(a, b, pad: float = 1.0) -> bool:
 
 
 def place_note(fig: plt.Figure, note: str, **kw) -> Text:
-    """Stamp ``note`` bottom-right *below* everything already drawn, so it can never overlap a tick label."""
+    """Stamp ``note`` bottom-right *below* everything already drawn, so it can never overlap a tick label.
+
+    A figure legend hangs on ``fig.bbox`` by default, which a ``bbox_inches="tight"`` save replaces by the
+    cropped box; a note below the figure extends that box, and an "outside lower center" legend then slid down
+    onto the note in the saved file though not on the canvas. So once the layout is final it is frozen and such
+    legends are pinned to the figure's own frame (the canvas, the overlap check and the file then agree).
+    """
     fig.canvas.draw()
+    _pin_figure_legends(fig)
     bbox = fig.get_tightbbox(fig.canvas.get_renderer())  # inches
     y = (bbox.y0 - 0.04) / fig.get_figheight()
     x = min(bbox.x1, fig.get_figwidth()) / fig.get_figwidth()
     return fig.text(x, y, note, ha="right", va="top", **kw)
+
+
+def _pin_figure_legends(fig: plt.Figure) -> None:
+    """Freeze the layout just drawn and anchor default-anchored figure legends to ``fig.transFigure``.
+
+    Why freeze: the layout engines reserve room only for legends without an explicit anchor; re-running one
+    after pinning would give that room back to the axes.
+    """
+    legends = [leg for leg in fig.legends if leg.get_bbox_to_anchor() is fig.bbox]
+    if not legends:
+        return
+    if fig.get_layout_engine() is not None:
+        fig.set_layout_engine("none")
+    for leg in legends:
+        leg.set_bbox_to_anchor((0, 0, 1, 1), transform=fig.transFigure)
