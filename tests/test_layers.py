@@ -24,6 +24,7 @@ LAYERS: tuple[str, ...] = ("base", "data", "qa", "models/train", "eval", "stats"
 PREFIX_LAYER: dict[str, str] = {
     "": "base",  # mammovqa/__init__.py
     "errors": "base", "config": "base", "io": "base", "paths": "base", "seeding": "base", "schema": "base",
+    "runargs": "base",       # the --source/--profile/--seed arguments every sub-command shares
     "outputs": "base",       # tables and manuscript variables: written by stages, read by the paper
     "predictions": "base",   # the prediction-file format: written by models, read by eval
     "data": "data",

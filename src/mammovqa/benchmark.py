@@ -19,8 +19,7 @@ from .paths import RunPaths, dataset_roots, portable
 from .qa.build import build_items
 from .qa.items import write_items
 from .report.grammar import write_phantom_reports
-
-SOURCES = ("phantom", "real")
+from .runargs import SOURCES
 
 
 def export_official(run: RunPaths, items: list) -> list[Path]:

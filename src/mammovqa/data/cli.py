@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..runargs import run_arguments
+
 
 def _build(args: argparse.Namespace) -> int:
     from ..benchmark import build_benchmark
@@ -21,13 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="benchmark data: build, inspect, prepare, verify, import official JSON",
                                    description="Benchmark data commands. `data build` is what `make data` runs.")
     sub = parser.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
-    b = sub.add_parser("build", help="build a run's benchmark (records, images, QA items, official JSON)",
+    b = sub.add_parser("build", parents=[run_arguments()],
+                       help="build a run's benchmark (records, images, QA items, official JSON)",
                        description="Generate the phantom benchmark (SOURCE=phantom) or prepare the datasets "
                        "configured in data_manifest/local.yaml (SOURCE=real), then write QA items to "
                        "data/<run>/qa/items.jsonl and the official MammoVQA JSON layout beside it.")
-    b.add_argument("--source", default="phantom", choices=("phantom", "real"))
-    b.add_argument("--profile", default="default", help="smoke | default | full (data_manifest/profiles.yaml)")
-    b.add_argument("--seed", type=int, default=0)
     b.add_argument("--workers", type=int, default=2, help="processes for image generation/preparation")
     b.add_argument("--strict-labels", action="store_true",
                    help="SOURCE=real: a dataset stops at its first raw value with no label-map entry (error names "

@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import LOCAL_MODELS_DIR, RunPaths
+from ..runargs import run_arguments
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", default="phantom", help="data source of the run (default: phantom)")
-    p.add_argument("--profile", default="default", help="run profile: smoke, default, full (default: default)")
-    p.add_argument("--seed", type=int, default=0, help="run seed; also seeds decoding (default: 0)")
     p.add_argument("--split", default="test", choices=("train", "val", "test", "external"))
     p.add_argument("--level", default="image", choices=("image", "exam"))
     p.add_argument("--items", type=Path, help="QA items JSONL (default: the run's qa/items.jsonl)")
@@ -109,7 +107,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "predict", help="run a model over QA items (transformers or an OpenAI-compatible server)",
+        "predict", parents=[run_arguments("run seed; also seeds decoding (default: %(default)s)")],
+        help="run a model over QA items (transformers or an OpenAI-compatible server)",
         description="Answer every QA item of a split/level with one model and append to its prediction file. "
         "Resumable (ids already answered are skipped), shardable (--shard i/n), per-item errors recorded.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -149,7 +148,7 @@ def register(subparsers: Any) -> None:
     bt.add_argument("--seed", type=int, default=0)
     bt.add_argument("--image-size", type=int, default=64)
     bt.set_defaults(func=cmd_build_tiny)
-    im = msub.add_parser("import", help="import predictions made with a model's own code (docs/models.md)",
+    im = msub.add_parser("import", parents=[run_arguments()], help="import predictions made with a model's own code (docs/models.md)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     im.add_argument("--model", required=True, help="registry id the predictions belong to")
     im.add_argument("source_file", type=Path, help="JSONL/CSV with id+output, or official result JSON")

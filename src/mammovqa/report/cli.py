@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from ..paths import RunPaths
+from ..runargs import run_arguments
 
 
 def _stage(args: argparse.Namespace) -> int:
@@ -79,10 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="report_command", metavar="SUBCOMMAND")
 
-    s = sub.add_parser("stage", help="build report data, fine-tune, generate, score against baselines")
-    s.add_argument("--source", default="phantom")
-    s.add_argument("--profile", default="default")
-    s.add_argument("--seed", type=int, default=0)
+    s = sub.add_parser("stage", parents=[run_arguments()], help="build report data, fine-tune, generate, score against baselines")
     s.add_argument("--recipe", default="report_tiny_cpu.yaml", help="configs/train/*.yaml (report_lora.yaml: GPU)")
     s.add_argument("--base-path", default=None, help="base weights folder (default: registry / tiny VLM)")
     s.add_argument("--meteor", default="auto", choices=("auto", "1.5", "nltk", "none"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..runargs import run_arguments
+
 
 def _train_vqa(args: argparse.Namespace) -> int:
     from .pipeline import finetune
@@ -19,15 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="fine-tuning (LoRA recipe, tiny VLM) and closed-set baselines",
                               description="Fine-tune models on a run's train split.")
     sub = p.add_subparsers(dest="train_command", metavar="TRAIN_COMMAND")
-    v = sub.add_parser("vqa", help="fine-tune a chat VLM on QA items (targets = option text)",
+    v = sub.add_parser("vqa", parents=[run_arguments()], help="fine-tune a chat VLM on QA items (targets = option text)",
                        description="Train with a recipe: configs/train/llava_mammo.yaml is the paper's LoRA recipe "
                        "(GPU; launch under `accelerate launch`), configs/train/tiny_cpu.yaml the CPU default on the "
                        "tiny offline VLM. Checkpoints go to results/<run>/train/<recipe name>/ and a re-run resumes "
                        "from the latest one; the final model is registered for `mammovqa predict --model <name>`.")
     v.add_argument("--recipe", default="tiny_cpu.yaml", help="recipe YAML (path or name under configs/train/)")
-    v.add_argument("--source", default="phantom")
-    v.add_argument("--profile", default="default")
-    v.add_argument("--seed", type=int, default=0)
     v.add_argument("--base-path", default=None, help="weights of the base model (default: registry lookup)")
     v.add_argument("--epochs", type=float, default=None, help="override the profile/recipe epochs")
     v.add_argument("--max-steps", type=int, default=-1, help="stop after this many optimiser steps (smoke checks)")

@@ -29,6 +29,7 @@ from ..io import provenance, write_json_atomic
 from ..paths import CONFIG_DIR, RunPaths, resolve
 from ..predictions import PredictionWriter
 from ..qa.items import QAItem, item_prompt, read_items
+from ..runargs import run_arguments
 
 MODELS = ("r50-mammo", "dinov2-mammo", "vilt-mammo", "vilt-mammo-expert")
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -328,12 +329,9 @@ def _cli(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("closed-set", help="train R50-/DINOv2-Mammo probes and ViLT-Mammo(-Expert) heads",
+    p = sub.add_parser("closed-set", parents=[run_arguments()], help="train R50-/DINOv2-Mammo probes and ViLT-Mammo(-Expert) heads",
                        description="Closed-set baselines on frozen backbones (pretrained when present locally, "
                        "otherwise random-init and stated so). Writes prediction files for the test and external splits.")
-    p.add_argument("--source", default="phantom")
-    p.add_argument("--profile", default="default")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     p.set_defaults(func=_cli)
