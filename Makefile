@@ -44,7 +44,7 @@ define papermill
 	@mv $(2).tmp.ipynb $(2)
 endef
 
-.PHONY: help all venv data stats zeroshot-predictions zeroshot train finetune external significance reports-run reports paper test lint clean clean-run bench
+.PHONY: help all venv data stats zeroshot-predictions zeroshot train finetune external significance reports-run reports open-items open-run open paper test lint clean clean-run bench
 
 help: ## list targets (default)
 	@echo "mammovqa — make targets (PROFILE=$(PROFILE) SOURCE=$(SOURCE) SEED=$(SEED) -> run '$(RUN)')"
@@ -65,7 +65,7 @@ $(STAMP): requirements.lock pyproject.toml
 # ---------------------------------------------------------------- stages
 # Expensive steps (data, inference, training) write result files; notebooks only read them. Each target
 # depends only on the code that makes it, so restyling a figure (viz/) re-runs one notebook and the paper.
-DATA_SRC  := $(wildcard src/mammovqa/data/phantom/*.py src/mammovqa/qa/*.py) src/mammovqa/data/build.py src/mammovqa/data/records.py src/mammovqa/report/grammar.py src/mammovqa/config.py src/mammovqa/seeding.py \
+DATA_SRC  := $(filter-out src/mammovqa/qa/open.py,$(wildcard src/mammovqa/data/phantom/*.py src/mammovqa/qa/*.py)) src/mammovqa/data/build.py src/mammovqa/data/records.py src/mammovqa/report/grammar.py src/mammovqa/config.py src/mammovqa/seeding.py \
              $(if $(filter real,$(SOURCE)),$(wildcard src/mammovqa/data/sources/*.py) src/mammovqa/data/prepare.py src/mammovqa/data/imaging.py src/mammovqa/data/dicom.py)
 MODEL_SRC := $(wildcard src/mammovqa/models/*.py) src/mammovqa/pipeline.py src/mammovqa/predictions.py
 TRAIN_SRC := $(wildcard src/mammovqa/train/*.py)
@@ -78,6 +78,10 @@ CS_PRED   := $(RESULTS)/train/closed_set/summary.json
 CIRC_PRED := $(RESULTS)/predictions/circular_manifest.json
 REAL_CHECK := $(RESULTS)/predictions/realcheck_manifest.json
 REPORTS   := $(RESULTS)/reports/stage_summary.json
+OPEN_ITEMS := $(DATA)/qa/open_items.jsonl
+OPEN_ZS   := $(RESULTS)/open/zero_shot_manifest.json
+OPEN_FT   := $(RESULTS)/open/train/tiny-vlm-mammo-open/predict_summary.json
+OPEN_SRC  := src/mammovqa/qa/open.py src/mammovqa/eval/open_scoring.py src/mammovqa/eval/open_predict.py src/mammovqa/eval/clinical.py data_manifest/clinical_vocabulary.yaml configs/profiles.yaml
 NB        = $(EXEC)/$(1).ipynb
 STAGE     = $(PY) -m mammovqa.cli stage $(1) --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
 
@@ -130,7 +134,23 @@ reports: $(call NB,06_report_generation) ## stage 6: report generation (AMRG) me
 $(call NB,06_report_generation): notebooks/06_report_generation.ipynb $(REPORTS) src/mammovqa/viz/reports.py src/mammovqa/viz/style.py
 	$(call papermill,$<,$@)
 
-NOTEBOOKS_OUT := $(foreach n,01_dataset_stats 02_zero_shot 03_finetune 04_external_validation 05_significance 06_report_generation,$(call NB,$(n)))
+# Open-ended MammoVQA (issue 17): open items beside the closed ones, open baselines + the untrained tiny VLM, and a
+# separate tiny VLM fine-tuned on the open items; all under $(RESULTS)/open/, so no closed output changes.
+open-items: $(OPEN_ITEMS) ## open-ended items (closed questions without options + whole-study descriptions)
+$(OPEN_ITEMS): $(ITEMS) src/mammovqa/qa/open.py src/mammovqa/eval/open_cli.py
+	$(PY) -m mammovqa.cli open build --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
+
+open-run: $(OPEN_ZS) $(OPEN_FT) ## open-ended: baselines, tiny VLM zero-shot, open fine-tune (budgets: configs/profiles.yaml)
+$(OPEN_ZS): $(OPEN_ITEMS) $(TINY) $(OPEN_SRC) $(MODEL_SRC)
+	$(call STAGE,open-zero-shot)
+$(OPEN_FT): $(OPEN_ITEMS) $(TINY) configs/train/tiny_cpu.yaml $(OPEN_SRC) $(TRAIN_SRC) $(MODEL_SRC)
+	$(call STAGE,open-finetune)
+
+open: $(call NB,07_open_ended) ## stage 7: open-ended scores per fact/topic/dataset with clustered CIs (figure, table)
+$(call NB,07_open_ended): notebooks/07_open_ended.ipynb $(OPEN_ZS) $(OPEN_FT) $(EVAL_SRC) $(wildcard src/mammovqa/stats/*.py) src/mammovqa/viz/open_ended.py
+	$(call papermill,$<,$@)
+
+NOTEBOOKS_OUT := $(foreach n,01_dataset_stats 02_zero_shot 03_finetune 04_external_validation 05_significance 06_report_generation 07_open_ended,$(call NB,$(n)))
 PAPER_OUT := paper/_build/$(RUN)/paper.pdf
 paper: $(PAPER_OUT) ## render the manuscript (Quarto if installed, else pandoc + typst): PDF and HTML
 $(PAPER_OUT): $(NOTEBOOKS_OUT) $(wildcard paper/*.qmd paper/*.yml paper/*.yaml paper/*.bib paper/filters/* paper/templates/*) src/mammovqa/paper.py

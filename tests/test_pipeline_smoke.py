@@ -52,7 +52,26 @@ def test_benchmark_built_with_official_exports(smoke_root):
 def test_every_stage_notebook_executed(smoke_root):
     executed = sorted(p.name for p in (smoke_root / "notebooks" / "executed" / RUN).glob("*.ipynb"))
     assert executed == ["01_dataset_stats.ipynb", "02_zero_shot.ipynb", "03_finetune.ipynb",
-                        "04_external_validation.ipynb", "05_significance.ipynb", "06_report_generation.ipynb"]
+                        "04_external_validation.ipynb", "05_significance.ipynb", "06_report_generation.ipynb",
+                        "07_open_ended.ipynb"]
+
+
+def test_open_ended_built_run_and_scored_beside_the_closed_outputs(smoke_root):
+    """Issue 17: open items, open predictions of every system, the open fine-tune, its tables, figure, variables."""
+    data, results = smoke_root / "data" / RUN, smoke_root / "results" / RUN
+    assert (data / "qa" / "open_items.jsonl").stat().st_size > 0
+    manifest = json.loads((results / "open" / "zero_shot_manifest.json").read_text())
+    systems = ["tiny-vlm", "baseline__open-random", "baseline__open-majority", "tiny-vlm-mammo-open"]
+    for system in systems:
+        for split in manifest["eval_ids"]:
+            assert (results / "open" / "predictions" / system / f"{split}.jsonl").exists(), (system, split)
+    assert (results / "train" / "tiny-vlm-mammo").exists()  # the closed fine-tune keeps its own folder
+    assert (results / "open" / "train" / "tiny-vlm-mammo-open" / "final").exists()
+    for stem in ("open_fact_accuracy", "open_topic_accuracy", "open_dataset_accuracy"):
+        assert (results / "tables" / f"{stem}.csv").exists()
+    assert (smoke_root / "figures" / RUN / "open_fact_accuracy.png").exists()
+    variables = json.loads((results / "vars" / "open.json").read_text())
+    assert {"open_ft_all", "open_ft_all_ci", "open_majority_all", "open_n_items_test"} <= set(variables)
 
 
 def test_paper_rendered_with_every_figure_and_phantom_notice(smoke_root):
