@@ -73,12 +73,13 @@ def test_methods_text_gives_the_range_of_clusters_when_it_varies():
 
 def test_power_uses_the_clusters_of_the_plan_and_the_fine_tuned_icc(stage):
     plan, _o, scored, _t = stage
-    power, note = analysis.power_table(scored, plan, FT)
+    power, note = analysis.power_table(scored, plan, FT, seed=0)
     assert set(power["topic"]) == set(scored["topic"])
     lat = power.set_index("topic").loc["Laterality"]
     assert lat["n"] == 60 and lat["items_per_cluster"] == pytest.approx(2.0)  # items de-duplicated across models
     assert lat["icc"] > 0 and lat["design_effect"] > 1  # patients are easy or hard on every item: clustered
-    assert "`patient_key`" in note and FT in note
+    assert "`patient_key`" in note and FT in note and "patient-level simulation" in note
+    assert lat["n_clusters"] == 30 and lat["no_information"] == 0.5 and 0 < lat["mde_simulated"] < 0.5
 
 
 def test_paired_table_compares_with_the_comparator_on_the_plans_clusters(stage):

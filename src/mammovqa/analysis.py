@@ -479,16 +479,26 @@ def write_significance_tables(run: RunPaths, tests: pd.DataFrame, plan, note: st
     write_table(tests, run.tables / "significance_all", float_digits=4, note=f"{interval_note(plan)} {note}")
 
 
-def power_table(scored: pd.DataFrame, plan, finetuned: str) -> tuple[pd.DataFrame, str]:
-    """Minimum detectable effect per topic with the design effect from the ICC of ``finetuned``'s answers within
-    the plan's clusters, and the note that says so. The benchmark's items (one model's rows) set the design."""
-    from .stats.power import icc_anova, minimum_detectable_effect
+def power_table(scored: pd.DataFrame, plan, finetuned: str, seed: int = 0) -> tuple[pd.DataFrame, str]:
+    """Minimum detectable effect per topic, two ways, and the note that says how.
+
+    ``mde_simulated`` (the plan's method): patient-level simulation over the benchmark's own items and clusters,
+    improvement over the no-information level, detected when the clustered interval excludes it; ``mde``: the
+    analytic value over the uniform guess with the design effect of the mean cluster size. Both use the ICC of
+    ``finetuned``'s answers within the plan's clusters; the items (not any model) set the design."""
+    from .stats.power import icc_anova, minimum_detectable_effect, simulated_mde_table
 
     key = plan.cluster_column
     icc = {t: icc_anova(g["correct"], g[key]) for t, g in scored[scored["model"] == finetuned].groupby("topic")}
-    power = minimum_detectable_effect(scored, by=("topic",), cluster=key, icc=icc)  # de-duplicates items by id
-    note = (f"Analytic, with the design effect 1 + (m - 1) ICC; m = items per `{key}`, ICC of {finetuned}'s answers "
-            f"within clusters (one-way ANOVA; 0 where undefined).")
+    power = minimum_detectable_effect(scored, by=("topic",), cluster=key, icc=icc,
+                                      power=plan.power_target)  # de-duplicates items by id
+    sim = simulated_mde_table(scored, by=("topic",), cluster=key, icc=icc, alpha=plan.alpha,
+                              power=plan.power_target, n_sim=plan.power_n_sim, seed=int(seed))
+    power = power.merge(sim, on="topic", how="left")
+    note = (f"mde_simulated: smallest improvement over the no-information level detected with "
+            f"{100 * plan.power_target:g}% power, patient-level simulation ({plan.power_n_sim} studies per effect, "
+            f"clusters `{key}`, ICC of {finetuned}'s answers within clusters, one-way ANOVA, 0 where undefined). "
+            f"mde: analytic, over the uniform guess, design effect 1 + (m - 1) ICC with m = mean items per cluster.")
     return power, note
 
 

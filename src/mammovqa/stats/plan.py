@@ -41,6 +41,8 @@ class AnalysisPlan:
     degenerate_share: float
     source: str = ""
     margin_absolute: float | None = None  # an override (notebook parameter), not part of the plan
+    power_target: float = 0.8  # power of the minimum detectable effect
+    power_n_sim: int = 400  # simulated studies per candidate effect (patient-level simulation)
 
     def margin_for(self, reference: float) -> float:
         """Equivalence margin of a topic whose no-information level is ``reference``."""
@@ -105,7 +107,9 @@ def load_plan(path: str | Path | None = None) -> AnalysisPlan:
         margin_relative=float(margin["relative"]), margin_minimum=float(margin["minimum"]),
         correction=str(_need(raw, "correction", path)),
         confirmatory=tuple(families["confirmatory"]), descriptive=tuple(families["descriptive"]),
-        degenerate_share=float(_need(raw, "degenerate_share", path)), source=str(path))
+        degenerate_share=float(_need(raw, "degenerate_share", path)), source=str(path),
+        power_target=float((raw.get("power") or {}).get("target", 0.8)),
+        power_n_sim=int((raw.get("power") or {}).get("n_sim", 400)))
     check_plan(plan)
     return plan
 
@@ -148,6 +152,8 @@ def methods_text(plan: AnalysisPlan, n_clusters: tuple[int, int], n_confirmatory
     margin rule, families and correction are the ones passed in, so the text describes what ran.
     """
     unit = _unit(plan)
+    unit_one = {"patient": "patient", "patient_key": "patient", "record_id": "image", "exam_id": "exam"}.get(
+        plan.cluster, "cluster")
     lo, hi = n_clusters
     span = ("" if not max(n_clusters) else f" ({hi} clusters per model and topic in this run)" if lo == hi
             else f" ({lo} to {hi} clusters per model and topic in this run)")
@@ -168,6 +174,11 @@ def methods_text(plan: AnalysisPlan, n_clusters: tuple[int, int], n_confirmatory
         f"pairs of weight-free baselines and the untrained architecture check are descriptive and uncorrected.",
         f"{n_degenerate} pairs in which a model gave one answer to at least {_pct(plan.degenerate_share)}% of the "
         f"items are reported as degenerate and not tested.",
+        f"Power is estimated by patient-level simulation: keeping every item, its gold class and its {unit_one}, "
+        f"{plan.power_n_sim} studies per candidate effect are simulated with a model that is easy or hard for "
+        f"each whole cluster (intra-cluster correlation from the fine-tuned model's answers), and the smallest "
+        f"improvement over the no-information level whose {_pct(plan.level)}% cluster interval excludes that "
+        f"level in {_pct(plan.power_target)}% of them is reported per topic.",
         f"Paired comparisons between models use a paired cluster bootstrap of the difference in weighted accuracy "
         f"over the same {unit} and a clustered McNemar test [@mcnemar1947] for absolute accuracy, Holm-corrected "
         f"across topics.",
