@@ -177,7 +177,7 @@ def test_absolute_vs_weighted_draws_the_statistics_intervals(scored, tests, tmp_
                   for r in with_ci.itertuples())
     assert np.allclose(got, want)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any(t.startswith("bars: 95% CI, clustered by patient") and "1 of 11 points without" in t for t in labels)
+    assert any(t.startswith("bars: 95% CI, clustered by patient") and "1 of 11 points have none" in t for t in labels)
     assert st.text_overlaps(fig) == []
     png, _ = save_figure(fig, tmp_path / "abs", note="Synthetic phantom data, not real mammograms.")
     assert max(st.saved_size_px(png)) <= st.MAX_PX

@@ -1,4 +1,4 @@
-"""Reliability figures (paper Fig. 3c-e and a forest plot against random guess); one function per figure.
+"""Reliability figures (paper Fig. 3c-e and a forest plot against the no-information level); one function per figure.
 
 Each function takes the tables of ``mammovqa.stats`` (``accuracy_table``, ``label_balance``,
 ``test_against_random``) and returns a matplotlib Figure; ``viz.save_figure`` writes it. Nothing here
@@ -165,7 +165,7 @@ def _interval_legend(ci: pd.DataFrame, label: str | None) -> plt.Line2D:
         label = f"bars: 95% CI, clustered by {unit}"
     missing = int((~have).sum())
     if missing:
-        label += f" ({missing} of {len(ci)} points without)"
+        label += f" ({missing} of {len(ci)} points have none)"
     return interval_handle(label)
 
 
