@@ -153,7 +153,7 @@ $(call NB,07_open_ended): notebooks/07_open_ended.ipynb $(OPEN_ZS) $(OPEN_FT) $(
 NOTEBOOKS_OUT := $(foreach n,01_dataset_stats 02_zero_shot 03_finetune 04_external_validation 05_significance 06_report_generation 07_open_ended,$(call NB,$(n)))
 PAPER_OUT := paper/_build/$(RUN)/paper.pdf
 paper: $(PAPER_OUT) ## render the manuscript (Quarto if installed, else pandoc + typst): PDF and HTML
-$(PAPER_OUT): $(NOTEBOOKS_OUT) $(wildcard paper/*.qmd paper/*.yml paper/*.yaml paper/*.bib paper/filters/* paper/templates/*) src/mammovqa/paper.py
+$(PAPER_OUT): $(NOTEBOOKS_OUT) $(wildcard paper/*.qmd paper/sections/*.qmd paper/*.yml paper/*.yaml paper/*.bib paper/filters/* paper/templates/*) src/mammovqa/paper.py
 	@if [ -n "$(VARIANT)" ]; then echo "make: the manuscript is built from the run's own outputs, not from variant '$(VARIANT)'; drop NB_PARAMS/VARIANT to build the paper." >&2; exit 2; fi
 	$(call STAGE,paper-table)
 	$(PY) -m mammovqa.paper --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)

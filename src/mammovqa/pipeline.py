@@ -522,7 +522,7 @@ def open_variables(run: RunPaths, facts: pd.DataFrame, topics: pd.DataFrame) -> 
     out: dict[str, str] = {"ci_level": "95", "n_items_test": f"{len(zs['eval_ids'].get('test', [])):,}",
                            "n_items_external": f"{len(zs['eval_ids'].get('external', [])):,}",
                            "max_new_tokens": str(zs["budget"]["max_new_tokens"]),
-                           "train_items": f"{ft.get('train_items', 0):,}", "epochs": f"{ft.get('epochs', 0):g}",
+                           "train_items": f"{ft.get('train_items', 0):,}", "epochs": _epochs_text(ft.get("epochs", 0)),
                            "train_minutes": f"{ft.get('train_seconds', 0) / 60:.1f}"}
     names = {"ft": OPEN_FINETUNED_ID, "zs": TINY_ID, "majority": "baseline/open-majority",
              "random": "baseline/open-random"}
@@ -537,6 +537,10 @@ def open_variables(run: RunPaths, facts: pd.DataFrame, topics: pd.DataFrame) -> 
     out["n_facts_test"] = f"{int(row['n']):,}" if row is not None else "0"
     out["degenerate_note"] = _open_degenerate_note({**zs["degenerate"], **ft.get("degenerate", {})})
     return out
+
+
+def _epochs_text(epochs: float) -> str:
+    return f"{epochs:g} epoch" + ("" if epochs == 1 else "s")
 
 
 def _open_degenerate_note(flags: dict[str, dict[str, Any]]) -> str:
