@@ -19,6 +19,7 @@ from mammovqa.models.tiny import build_tiny_vlm
 from mammovqa.paths import RunPaths
 from mammovqa.report.grammar import phantom_report
 from mammovqa.report.stage import (
+    FIGURE_METRICS,
     MODEL_SYSTEM,
     PUBLISHED_SYSTEM,
     ReportCaps,
@@ -134,7 +135,19 @@ def test_variables_figures_and_per_pair(stage):
         assert isinstance(var[f"report_{key}"], str), key
     assert var["report_n_test_reports"] == str(result["counts"]["test"])
     assert var["report_meteor_impl"] == "not computed"
-    for stem in ("report_metrics", "birads_confusion", "report_training_curve"):
+    # figures are drawn by notebook 06 from the stage's files, never by the stage itself: draw them the same way
+    from mammovqa.viz import reports as vr
+    from mammovqa.viz import save_figure
+
+    assert not list(run.figures.glob("report_*")) and not list(run.figures.glob("birads_*"))
+    log = pd.read_csv(run.train / result["recipe"] / "log_history.csv")
+    table = pd.read_csv(run.tables / "report_metrics.csv")
+    pairs = pd.read_csv(run.reports / "per_pair.csv", dtype={"birads_ref": str, "birads_gen": str})
+    for stem, fig in (("report_training_curve", vr.training_curve_figure(log)),
+                      ("report_metrics", vr.metrics_table_figure(table, FIGURE_METRICS, PUBLISHED_SYSTEM)),
+                      ("birads_confusion", vr.confusion_matrix_figure(
+                          birads_confusion(pairs[pairs["system"] == MODEL_SYSTEM])))):
+        save_figure(fig, run.figures / stem)
         assert (run.figures / f"{stem}.png").stat().st_size > 1000
     per = pd.read_csv(run.reports / "per_pair.csv")
     assert len(per) == 4 * result["counts"]["test"]

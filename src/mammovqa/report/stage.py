@@ -1,16 +1,16 @@
 """The report-generation stage of a run (AMRG, docs/protocol.md §8): data -> fine-tune -> generate -> baselines ->
-metrics with patient-clustered CIs -> tables, figures and manuscript variables.
+metrics with patient-clustered CIs -> tables and manuscript variables (figures: notebook 06, from these files).
 
-Why one function writes everything: the notebook (06) and the paper read only these files, so restyling a figure
-never re-runs a model. Why profile caps live here (``PROFILE_CAPS``) and not in the recipe: the recipe is the
+Why one function writes every data file: the notebook (06) and the paper read only these files, so restyling a
+figure never re-runs a model, and figures are drawn in one place (the notebooks) for every stage. Why profile caps live here (``PROFILE_CAPS``) and not in the recipe: the recipe is the
 method (what the study would publish), the caps are the budget of a machine (the default profile must finish in
 six minutes on two CPU cores); ``load_recipe`` rejects unknown keys, so mixing them would need a schema change.
 
 The tiny CPU model (recipe ``report_tiny_cpu.yaml``) is fine-tuned from ``report_tiny_vlm()``, a tiny VLM built at
 the phantom's full 256 px with 32-px patches (the same 64 image tokens as the shared 64-px tiny VLM, whose lesions
 are one or two pixels), for 2 epochs with reports naming a finding seen twice per epoch (``lesion_oversample``).
-See ``PROFILE_CAPS`` for the measurements behind that choice; figures come from ``viz.reports`` and METEOR 1.5
-from ``eval.report_metrics.score_systems`` (all systems in one Java process).
+See ``PROFILE_CAPS`` for the measurements behind that choice; METEOR 1.5 comes from
+``eval.report_metrics.score_systems`` (all systems in one Java process).
 
 Outputs (``RunPaths``):
     results/<run>/reports/dataset.jsonl(+.meta.json)   rows, patient split, checksum, unparseable references
@@ -25,8 +25,6 @@ Outputs (``RunPaths``):
                                                          CIDEr (``eval.clinical``), errors per report with a CI
     results/<run>/tables/report_clinical_facts.{csv,md}  per-fact precision/recall/F1 with patient-clustered CIs
     results/<run>/reports/clinical_per_pair.csv          every pair's clinical errors and per-fact tp/fp/fn
-    figures/<run>/report_metrics.{png,pdf}, birads_confusion.{png,pdf}, report_training_curve.{png,pdf},
-                  report_clinical_errors.{png,pdf}
     results/<run>/vars/report.json                      manuscript variables ``report_*``
 """
 
@@ -34,7 +32,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -372,7 +370,7 @@ def extractor_variables(corpus: Path | None) -> dict[str, str]:
     return out
 
 
-# ----------------------------------------------------------------------------------------------- figures
+# ----------------------------------------------------------------------------------------------- figure data
 
 
 def birads_confusion(per_pair: pd.DataFrame) -> pd.DataFrame:
@@ -380,33 +378,6 @@ def birads_confusion(per_pair: pd.DataFrame) -> pd.DataFrame:
     from ..viz.reports import per_pair_birads_confusion
 
     return per_pair_birads_confusion(per_pair)
-
-
-def write_figures(run: RunPaths, table: pd.DataFrame, per_pair: pd.DataFrame, log_csv: Path | None,
-                  publish: Callable[..., Any] | None = None, clinical: pd.DataFrame | None = None) -> dict[str, Path]:
-    """The stage's figures from the data it wrote (the notebook calls this with ``viz.publish`` to show them)."""
-    from ..viz import save_figure
-    from ..viz.reports import (
-        clinical_errors_figure,
-        confusion_matrix_figure,
-        metrics_table_figure,
-        training_curve_figure,
-    )
-
-    save = publish or save_figure
-    note = data_note(run.source)
-    out = {"report_metrics": save(metrics_table_figure(table, FIGURE_METRICS, PUBLISHED_SYSTEM),
-                                  run.figures / "report_metrics", note=note)[0]}
-    model = per_pair[per_pair["system"] == MODEL_SYSTEM]
-    out["birads_confusion"] = save(confusion_matrix_figure(birads_confusion(model)), run.figures / "birads_confusion",
-                                   note=note)[0]
-    if log_csv is not None and Path(log_csv).exists():
-        out["report_training_curve"] = save(training_curve_figure(pd.read_csv(log_csv)),
-                                            run.figures / "report_training_curve", note=note)[0]
-    if clinical is not None and len(clinical):
-        out["report_clinical_errors"] = save(clinical_errors_figure(clinical), run.figures / "report_clinical_errors",
-                                             note=note)[0]
-    return out
 
 
 # ----------------------------------------------------------------------------------------------- variables
@@ -528,8 +499,6 @@ def run_report_stage(run: RunPaths, recipe_file: str | Path = "report_tiny_cpu.y
     write_table(clinical_facts, run.tables / "report_clinical_facts", float_digits=3, note=note)
     per_pair.to_csv(run.reports / "per_pair.csv", index=False, lineterminator="\n")
     clinical_pairs.to_csv(run.reports / "clinical_per_pair.csv", index=False, lineterminator="\n")
-    log_csv = out_dir / "log_history.csv"
-    figures = write_figures(run, table, per_pair, log_csv, clinical=clinical)
     meteor_impl = scores[MODEL_SYSTEM].implementations["meteor"]
     variables = stage_variables(table, comparisons, scores, len(train_rows), float(summary["train_seconds"]),
                                 meteor_impl)
@@ -544,7 +513,7 @@ def run_report_stage(run: RunPaths, recipe_file: str | Path = "report_tiny_cpu.y
         "steps": summary["steps"], "model_dir": summary["model_dir"],
         "seconds": {"train": float(summary["train_seconds"]), "generate": round(generate_seconds, 1),
                     "score": round(score_seconds, 1), "stage": round(time.perf_counter() - t_start, 1)},
-        "generations": str(model_file), "figures": {k: str(p) for k, p in figures.items()}, "variables": variables,
+        "generations": str(model_file), "variables": variables,
     }
     write_json_atomic(run.reports / "stage_summary.json", result)
     return result
