@@ -230,7 +230,7 @@ def published_rows(published_yaml: Path | None) -> list[dict[str, Any]]:
     if published_yaml is None or not Path(published_yaml).exists():
         return []
     from ..eval.report_metrics import DISPLAY
-    from ..paper import load_published
+    from ..published import load_published
 
     pub = load_published(Path(published_yaml))
     out = []
