@@ -41,6 +41,7 @@ PREFIX_LAYER: dict[str, str] = {
     "export": "stages",  # writes a run's benchmark in other formats
     "report": "stages",  # report/__init__.py
     "paper": "paper",
+    "notebook_pages": "paper",  # publishes a run's executed notebooks as HTML under docs/
     "cli": "main",  # the top-level parser; every sub-command module below it
 }
 # Command-line modules of sub-packages (their parsers): above everything they call, below the top-level cli.
