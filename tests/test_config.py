@@ -148,3 +148,32 @@ def test_local_config_schema(tmp_path):
     f.write_text("datasets: /data\n")
     with pytest.raises(ConfigError, match=r"local\.yaml: datasets: .*dictionary, got '/data'"):
         load_local(f)
+
+
+def test_local_dataset_roots_canonical_names_relative_folders_and_errors(tmp_path):
+    from mammovqa.config import local_dataset_roots
+    from mammovqa.paths import ROOT
+
+    f = tmp_path / "local.yaml"
+    assert local_dataset_roots(tmp_path / "absent.yaml") == {}
+    f.write_text("datasets:\n  mias: /data/mias\n  cbis-ddsm: rel/cbis\n  DMID:\n  RSNA: ''\nmodels: {x: /w}\n")
+    # datasets.yaml spelling, repository-relative folders, blank folders absent
+    assert local_dataset_roots(f) == {"MIAS": Path("/data/mias"), "CBIS-DDSM": ROOT / "rel/cbis"}
+    assert set(local_dataset_roots(MANIFEST_DIR / "local.example.yaml")) == set(load_datasets().real)
+
+
+@pytest.mark.parametrize(("text", "key", "what"), [
+    ("datasets:\n  Foo: /x\n", "datasets.Foo", "unknown dataset 'Foo' (known: BMCD, "),
+    ("datasets:\n  MIAS: 5\n", "datasets.MIAS", "string, got 5"),
+    ("datasets: [MIAS]\n", "datasets", "dictionary, got ['MIAS']"),
+    ("dataset: {MIAS: /x}\n", "dataset", "unknown key 'dataset' (allowed: datasets, models)"),
+    ("- MIAS\n", "<root>", "dictionary or instance of LocalConfig, got ['MIAS']"),
+])
+def test_local_dataset_roots_errors_name_file_key_and_value(tmp_path, text, key, what):
+    from mammovqa.config import local_dataset_roots
+
+    f = tmp_path / "local.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        local_dataset_roots(f)
+    assert info.value.file == str(f) and info.value.key == key and what in str(info.value)

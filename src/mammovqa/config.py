@@ -17,7 +17,7 @@ import yaml
 from pydantic import Field, StrictBool, StrictInt
 
 from .errors import ConfigError
-from .paths import LOCAL_CONFIG, MANIFEST_DIR
+from .paths import LOCAL_CONFIG, MANIFEST_DIR, ROOT
 from .schema import Schema, validate
 
 TOPIC_KEYS = ("Laterality", "View", "ACR", "Bi-Rads", "Background tissue", "Subtlety", "Masking potential",
@@ -294,6 +294,30 @@ def load_local(path: str | Path | None = None) -> LocalConfig:
     if not file.exists():
         return LocalConfig()
     return validate(LocalConfig, load_yaml(file) or {}, file)
+
+
+def local_dataset_roots(path: str | Path | None = None) -> dict[str, Path]:
+    """Dataset name (datasets.yaml spelling) -> local folder, from ``local.yaml`` (empty when there is none).
+
+    Why beside ``load_local``: the file's shape is :class:`LocalConfig`'s; what follows are the rules that tie it
+    to datasets.yaml. Names match case-insensitively and come back in datasets.yaml's spelling; an unknown name is
+    an error naming this file and the key; a blank folder means absent; a relative folder is taken from the
+    repository root, so a checked-out copy works anywhere.
+    """
+    file = Path(path) if path else LOCAL_CONFIG
+    local = load_local(file)
+    known = load_datasets()
+    out: dict[str, Path] = {}
+    for name, folder in local.datasets.items():
+        try:
+            canon = known.get(name).name
+        except ConfigError:
+            raise ConfigError(file, f"datasets.{name}", f"unknown dataset {name!r} (known: "
+                                                         f"{', '.join(known.real)})") from None
+        if folder:
+            p = Path(folder).expanduser()
+            out[canon] = p if p.is_absolute() else ROOT / p
+    return out
 
 
 # ------------------------------------------------------------------ cached entry points

@@ -1,9 +1,11 @@
 """One config dialect: pydantic v2 schemas for the project's YAML files, errors that name file, key and value.
 
-Why one module: every configuration file (models, recipes, and in time datasets, topics, label maps, profiles,
-local paths) is validated the same way, so a typo anywhere fails the same way: ``mammovqa: error: FILE: KEY:
+Why one module: every configuration file (datasets, topics, profiles, local paths, models, recipes, label maps)
+is validated the same way, so a typo anywhere fails the same way: ``mammovqa: error: FILE: KEY:
 what is wrong, got VALUE`` (a :class:`~mammovqa.errors.ConfigError`, exit code 2). Schemas describe the shape and
-types; rules that tie several keys together stay in the loader, which raises ``ConfigError`` with the key itself.
+types (a field's ``description`` is quoted when the key is missing; a validator's ``ValueError`` text is the
+message); rules that tie several keys or files together stay in the loader, which raises ``ConfigError`` with
+the key itself. Each file's schema lives beside its loader; this module holds the machinery they share.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import types
 import typing
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
@@ -41,10 +43,29 @@ def _fields(tp: Any) -> dict[str, Any] | None:
     return None
 
 
+def _bare(tp: Any) -> Any:
+    """``tp`` without ``Annotated[...]`` wrappers (constraints and validators say nothing about nesting)."""
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    return tp
+
+
+def _description(owner: Any, name: str) -> str | None:
+    """The ``Field(description=...)`` of field ``name`` of a pydantic model, if it has one.
+
+    Why: a required key's description is the rule a writer needs when the key is missing ("every entry needs a
+    source ..."), so the missing-key error quotes it rather than a bare "missing required key".
+    """
+    if isinstance(owner, type) and issubclass(owner, BaseModel) and name in owner.model_fields:
+        return owner.model_fields[name].description
+    return None
+
+
 def _schema_at(root: Any, loc: Sequence[Any]) -> Any:
     """The schema (model or dataclass) that owns the last element of a validation error location, if any."""
     tp = root
     for part in loc:
+        tp = _bare(tp)
         fields = _fields(tp)
         if fields is not None:
             if str(part) not in fields:
@@ -66,7 +87,7 @@ def _schema_at(root: Any, loc: Sequence[Any]) -> Any:
             tp = args[0]
         else:
             return None
-    return tp
+    return _bare(tp)
 
 
 def config_error(exc: ValidationError, file: str | Path, schema: Any, prefix: Sequence[str] = (),
@@ -81,13 +102,16 @@ def config_error(exc: ValidationError, file: str | Path, schema: Any, prefix: Se
     key = ".".join([*prefix, *loc]) or "<root>"
     kind = err["type"]
     if kind in ("missing", "missing_argument", "missing_keyword_only_argument"):
-        return ConfigError(file, key, "missing required key")
+        rule = _description(_schema_at(schema, loc[:-1]), loc[-1]) if loc else None
+        return ConfigError(file, key, "missing required key" + (f" ({rule})" if rule else ""))
     if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         owner = _fields(_schema_at(schema, loc[:-1])) or {}
         allowed = sorted(k for k in owner if k not in hidden)
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
         return ConfigError(file, key, f"unknown {what + ' ' if what else ''}key {loc[-1]!r}{hint}")
-    return ConfigError(file, key, f"{err['msg']}, got {err['input']!r}")
+    # A schema's own validator raised ValueError(rule): its rule, without pydantic's "Value error, " prefix.
+    msg = str(err["ctx"]["error"]) if kind == "value_error" and "error" in err.get("ctx", {}) else err["msg"]
+    return ConfigError(file, key, f"{msg}, got {err['input']!r}")
 
 
 def validate(schema: type[T], raw: Any, file: str | Path, prefix: Sequence[str] = (), what: str = "",

@@ -16,11 +16,14 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from ...config import TOPIC_KEYS, load_datasets, load_topics, load_yaml
 from ...errors import ConfigError, DataError
 from ...paths import LABELS_DIR, LOCAL_CONFIG, ROOT
+from ...schema import Schema, validate
 from ..records import Record
 
 log = logging.getLogger("mammovqa.data.sources")
@@ -62,6 +65,46 @@ def cell_str(value: Any) -> str:
 # ------------------------------------------------------------------ label maps
 
 
+SOURCE_RULE = "every entry needs a source (documentation, paper, or 'official pipeline (docs/dataset-sources.md §N)')"
+
+
+def _text(value: Any) -> str:
+    """Free text (``note``, ``notes``) as label files have always been read: null or empty is '', else its text."""
+    return str(value or "")
+
+
+def _sourced(value: str) -> str:
+    """A source must say something: blank text is refused like a missing one."""
+    if not value.strip():
+        raise ValueError(SOURCE_RULE)
+    return value
+
+
+def _by_cell(value: Any) -> Any:
+    """Raw values keyed as the readers see cells: YAML's ``4``, ``4.0`` and ``'4'`` are the one key ``"4"``."""
+    return {cell_str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+class LabelEntryFile(Schema):
+    """One ``raw value: {target, source, note}`` entry of a label file as written."""
+
+    target: str | None = Field(description="use null for a documented exclusion")
+    source: Annotated[str, AfterValidator(_sourced)] = Field(description=SOURCE_RULE)
+    note: Text = ""
+
+
+class LabelMapFile(Schema):
+    """``data_manifest/labels/<dataset>.yaml``: topic -> raw value -> entry, for one dataset."""
+
+    dataset: str = Field(min_length=1)
+    topics: dict[str, Annotated[dict[str, LabelEntryFile], BeforeValidator(_by_cell), Field(min_length=1)]] = Field(
+        min_length=1)
+    notes: Text = ""
+
+
 @dataclass(frozen=True)
 class LabelEntry:
     target: str | None  # unified option, or None for a documented deliberate exclusion
@@ -92,31 +135,18 @@ class LabelMap:
 
     @classmethod
     def from_raw(cls, raw: Any, file: Path) -> LabelMap:
-        if not isinstance(raw, dict):
-            raise ConfigError(file, "<root>", f"expected a mapping, got {type(raw).__name__}")
-        for key in raw:
-            if key not in ("dataset", "notes", "topics"):
-                raise ConfigError(file, str(key), f"unknown key {key!r} (allowed: dataset, notes, topics)")
-        dataset = raw.get("dataset")
-        if not isinstance(dataset, str) or not dataset:
-            raise ConfigError(file, "dataset", f"expected the dataset name, got {dataset!r}")
-        topics_raw = raw.get("topics")
-        if not isinstance(topics_raw, dict) or not topics_raw:
-            raise ConfigError(file, "topics", f"expected a mapping topic -> raw value -> entry, got {topics_raw!r}")
+        """A label file's parsed YAML, validated: the shape by :class:`LabelMapFile`, then the rules that tie an
+        entry to ``topics.yaml`` (known topic, target among its options) or to its other keys (an exclusion's
+        note); every error names the file, the key path and the offending value."""
+        doc = validate(LabelMapFile, raw, file)
         official = load_topics()
         topics: dict[str, dict[str, LabelEntry]] = {}
-        for topic, entries in topics_raw.items():
+        for topic, entries in doc.topics.items():
             where = f"topics.{topic}"
             if topic not in TOPIC_KEYS:
                 raise ConfigError(file, where, f"unknown topic {topic!r} (known: {', '.join(TOPIC_KEYS)})")
-            if not isinstance(entries, dict) or not entries:
-                raise ConfigError(file, where, f"expected a mapping raw value -> entry, got {entries!r}")
-            topics[topic] = {}
-            for raw_value, entry in entries.items():
-                key = cell_str(raw_value)
-                ew = f"{where}.{key}"
-                topics[topic][key] = _parse_entry(entry, file, ew, topic, official)
-        return cls(dataset, file, topics, str(raw.get("notes") or ""))
+            topics[topic] = {key: _entry(e, file, f"{where}.{key}", topic, official) for key, e in entries.items()}
+        return cls(doc.dataset, file, topics, doc.notes)
 
     def entry(self, topic: str, raw: Any, file: object, row: object) -> LabelEntry:
         key = cell_str(raw)
@@ -143,28 +173,16 @@ class LabelMap:
         return list(self.topics.get(topic, {}))
 
 
-def _parse_entry(entry: Any, file: Path, where: str, topic: str, official: Any) -> LabelEntry:
-    if not isinstance(entry, dict):
-        raise ConfigError(file, where, f"expected {{target: ..., source: ...}}, got {entry!r}")
-    for k in entry:
-        if k not in ("target", "source", "note"):
-            raise ConfigError(file, f"{where}.{k}", f"unknown key {k!r} (allowed: target, source, note)")
-    if "target" not in entry:
-        raise ConfigError(file, f"{where}.target", "missing required key (use null for a documented exclusion)")
-    target = entry["target"]
-    source = entry.get("source")
-    if not isinstance(source, str) or not source.strip():
-        raise ConfigError(file, f"{where}.source", f"every entry needs a source (documentation, paper, or "
-                                                    f"'official pipeline (docs/dataset-sources.md §N)'), got {source!r}")
-    note = str(entry.get("note") or "")
-    if target is None:
-        if not note:
+def _entry(e: LabelEntryFile, file: Path, where: str, topic: str, official: Any) -> LabelEntry:
+    """One validated entry as a LabelEntry, after the rules that tie it to topics.yaml and to its own note."""
+    if e.target is None:
+        if not e.note:
             raise ConfigError(file, f"{where}.note", "a null target (exclusion) needs a note giving the reason")
-        return LabelEntry(None, source, note)
-    if not isinstance(target, str) or target not in official[topic].options:
-        raise ConfigError(file, f"{where}.target", f"{target!r} is not an option of {topic!r} "
+        return LabelEntry(None, e.source, e.note)
+    if e.target not in official[topic].options:
+        raise ConfigError(file, f"{where}.target", f"{e.target!r} is not an option of {topic!r} "
                                                     f"(allowed: {list(official[topic].options)})")
-    return LabelEntry(target, source, note)
+    return LabelEntry(e.target, e.source, e.note)
 
 
 def dataset_file_stem(name: str) -> str:
