@@ -120,7 +120,7 @@ def test_each_headline_number_in_the_rendered_text_equals_its_table_cell(tmp_pat
                                 shown.loc[label["absolute_mean"], "95% CI"])
     gain = shown.loc[label["gain_over_zero_shot"]]
     assert (f"{abs(gain['estimate']):.1f} points {'above' if gain['estimate'] > 0 else 'below'} the "
-            f"untrained architecture check (no zero-shot model was available) (95% CI of the difference "
+            f"untrained architecture check (no zero-shot model was available; 95% CI of the difference "
             f"{gain['95% CI']})") in text
     assert f"over {iv['n_clusters'].iloc[0]} patients" in text
 

@@ -301,3 +301,7 @@ def test_signed_differences_never_read_negative_above():
                                    "finetune_gain_over_zero_shot_ci": "n/a", "zeroshot_n_models_run": "3"})
     assert with_ci == ("24.6 points below uniform random guessing (95% CI of the difference -26.0 to -23.1) and an "
                        "unavailable difference from the best zero-shot model")
+    merged = paper.finetune_text({"finetune_gain_over_zero_shot": "3.0", "finetune_gain_over_zero_shot_ci": "1.0-5.0",
+                                  "zeroshot_n_models_run": "0"})
+    assert merged.endswith("3.0 points above the untrained architecture check (no zero-shot model was available; 95% "
+                           "CI of the difference 1.0-5.0)")

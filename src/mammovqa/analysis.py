@@ -399,8 +399,8 @@ def interval_variables(intervals: pd.DataFrame) -> dict[str, str]:
         "ci_level": f"{100 * float(first['level']):g}", "ci_n_clusters": str(n), "ci_cluster_key": key,
         "ci_clusters": f"{n:,} {CLUSTER_WORDS.get(key, 'clusters')}",
         "ci_basis": (f"{100 * float(first['level']):g}% {INTERVAL_WORDS.get(str(first['interval']), first['interval'])} "
-                     f"cluster bootstrap interval ({int(first['n_boot'])} resamples of {n:,} "
-                     f"{CLUSTER_WORDS.get(key, 'clusters')}, key {key})"),
+                     f"cluster bootstrap interval over {int(first['n_boot'])} resamples of {n:,} "
+                     f"{CLUSTER_WORDS.get(key, 'clusters')}, key {key}"),
     })
     return out
 

@@ -264,30 +264,41 @@ def comparator_name(stage_vars: dict[str, str]) -> str:
 
 
 def _ci(stage_vars: dict[str, str], stage: str, quantity: str) -> str:
-    """' (95% CI of the difference 10.1 to 14.5)' from the stage's interval variables, '' when the stage wrote
-    none (a run from before the intervals existed), so no sentence shows an empty interval."""
+    """'95% CI of the difference 10.1 to 14.5' from the stage's interval variables, '' when the stage wrote none
+    (a run from before the intervals existed), so no sentence shows an empty interval."""
     ci = stage_vars.get(f"{stage}_{quantity}_ci")
     if not ci or ci == "n/a":
         return ""
-    return f" ({stage_vars.get(f'{stage}_ci_level', '95')}% CI of the difference {ci})"
+    return f"{stage_vars.get(f'{stage}_ci_level', '95')}% CI of the difference {ci}"
+
+
+def _with_ci(phrase: str, ci: str) -> str:
+    """``phrase`` followed by its interval in parentheses, merged into a parenthesis the phrase already ends with
+    ("the check (no model ran; 95% CI ...)"), never two in a row."""
+    if not ci:
+        return phrase
+    if phrase.endswith(")"):
+        return f"{phrase[:-1]}; {ci})"
+    return f"{phrase} ({ci})"
 
 
 def finetune_text(stage_vars: dict[str, str]) -> str:
     """The fine-tuned model's differences from random guessing and the comparator, with their signs and the
     patient-clustered interval of each difference (same resample for both terms)."""
     comp = comparator_name(stage_vars)
-    return (f"{_signed(stage_vars.get('finetune_gain_over_random'))} uniform random guessing"
-            f"{_ci(stage_vars, 'finetune', 'gain_over_random')} and "
-            f"{_signed(stage_vars.get('finetune_gain_over_zero_shot'))} {comp}"
-            f"{_ci(stage_vars, 'finetune', 'gain_over_zero_shot')}")
+    return (_with_ci(f"{_signed(stage_vars.get('finetune_gain_over_random'))} uniform random guessing",
+                     _ci(stage_vars, "finetune", "gain_over_random")) + " and "
+            + _with_ci(f"{_signed(stage_vars.get('finetune_gain_over_zero_shot'))} {comp}",
+                       _ci(stage_vars, "finetune", "gain_over_zero_shot")))
 
 
 def external_text(stage_vars: dict[str, str]) -> str:
     """External gains over the comparator, signed, each with its paired patient-clustered interval."""
     comp = comparator_name(stage_vars)
-    return (f"weighted accuracy was {_signed(stage_vars.get('external_weighted_gain'))} {comp}"
-            f"{_ci(stage_vars, 'external', 'weighted_gain')}, and its absolute accuracy "
-            f"{_signed(stage_vars.get('external_absolute_gain'))} it{_ci(stage_vars, 'external', 'absolute_gain')}")
+    return (_with_ci(f"weighted accuracy was {_signed(stage_vars.get('external_weighted_gain'))} {comp}",
+                     _ci(stage_vars, "external", "weighted_gain")) + ", and its absolute accuracy "
+            + _with_ci(f"{_signed(stage_vars.get('external_absolute_gain'))} it",
+                       _ci(stage_vars, "external", "absolute_gain")))
 
 
 def run_variables(run: RunPaths, stage_vars: dict[str, str]) -> dict[str, str]:
