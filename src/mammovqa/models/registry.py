@@ -13,7 +13,6 @@ and value); rules that tie keys together (a native model needs weights, an adapt
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -46,18 +45,23 @@ class WeightsNotFound(MammoVQAError):
     """No weights for a model: names the model id and every place searched."""
 
 
-class ModelEntry(Schema):
-    """One ``models:`` entry of models.yaml as written (see the file's header for the meaning of each key)."""
+class Runnable(Schema):
+    """What a model is and how our adapter runs it: the keys a models.yaml entry and its ModelSpec share."""
 
     family: Family
     multi_image: StrictBool
     native: StrictBool
     role: Role
-    name: str | None = None
     hf_id: str | None = None
     local_path: str | None = None
     dtype: Dtype = "bfloat16"
     chat_template: ChatTemplate = "processor"
+
+
+class ModelEntry(Runnable):
+    """One ``models:`` entry of models.yaml as written (see the file's header for the meaning of each key)."""
+
+    name: str | None = None
     base: str | None = None
     adapter_of: str | None = None
     note: str | None = None
@@ -78,18 +82,11 @@ class RegistryFile(Schema):
     trained: dict[str, TrainedEntry] = Field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ModelSpec:
+class ModelSpec(Runnable):
+    """A registry model as the code uses it: its id and display name, its base resolved, its note as text."""
+
     id: str
     name: str
-    family: str
-    multi_image: bool
-    native: bool
-    role: str
-    hf_id: str | None = None
-    local_path: str | None = None
-    dtype: str = "bfloat16"
-    chat_template: str = "processor"
     base: str | None = None  # for LoRA adapters: the registry id of the base model
     note: str = ""
 
@@ -108,10 +105,8 @@ def _spec(mid: str, m: ModelEntry, file: Path) -> ModelSpec:
         _check(bool(m.hf_id or m.local_path), file, f"{w}.hf_id", "a native model needs hf_id or local_path")
     if m.role == "adapter":
         _check(bool(base), file, f"{w}.base", "an adapter needs 'base' (the registry id of its base model)")
-    return ModelSpec(id=mid, name=str(m.name if m.name is not None else mid), family=m.family,
-                     multi_image=m.multi_image, native=m.native, role=m.role, hf_id=m.hf_id,
-                     local_path=m.local_path, dtype=m.dtype, chat_template=m.chat_template, base=base,
-                     note=str(m.note or "").strip())
+    return ModelSpec(id=mid, name=str(m.name if m.name is not None else mid), base=base,
+                     note=str(m.note or "").strip(), **m.model_dump(include=set(Runnable.model_fields)))
 
 
 def _parse(raw: Any, file: Path) -> RegistryFile:
