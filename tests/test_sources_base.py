@@ -47,41 +47,44 @@ def _write(tmp_path: Path, text: str) -> Path:
     return d
 
 
-@pytest.mark.parametrize(("body", "where", "what"), [
-    ("  Pathology:\n    N: {target: Nothing, source: x}\n", "topics.Pathology.N.target", "'Nothing' is not an option"),
-    ("  Pathology:\n    N: {target: Normal}\n", "topics.Pathology.N.source", "every entry needs a source"),
-    ("  Pathology:\n    N: {target: null, source: x}\n", "topics.Pathology.N.note", "needs a note"),
-    ("  Pathologie:\n    N: {target: Normal, source: x}\n", "topics.Pathologie", "unknown topic 'Pathologie'"),
-    ("  Pathology:\n    N: {target: Normal, source: x, why: y}\n", "topics.Pathology.N.why",
-     "unknown key 'why' (allowed: note, source, target)"),
-    # bad values of each kind: the message carries the value as written
-    ("  Pathology:\n    N: {target: Normal, source: '  '}\n", "topics.Pathology.N.source",
-     "every entry needs a source (documentation, paper, or 'official pipeline (docs/dataset-sources.md §N)'), got '  '"),
-    ("  Pathology:\n    N: {target: Normal, source: 3}\n", "topics.Pathology.N.source", "string, got 3"),
-    ("  Pathology:\n    N: {source: x}\n", "topics.Pathology.N.target",
-     "missing required key (use null for a documented exclusion)"),
-    ("  ACR:\n    4.0: {target: 4, source: x}\n", "topics.ACR.4.target", "string, got 4"),  # key as cells read
-    ("  Pathology:\n    N: Normal\n", "topics.Pathology.N", "dictionary or instance of LabelEntryFile, got 'Normal'"),
-    ("  Pathology: {}\n", "topics.Pathology", "at least 1 item after validation, not 0, got {}"),
-    ("  Pathology: [N]\n", "topics.Pathology", "dictionary, got ['N']"),
-])
-def test_label_map_validation_names_file_key_and_value(tmp_path, body, where, what):
-    d = _write(tmp_path, "dataset: MIAS\ntopics:\n" + body)
-    with pytest.raises(ConfigError) as info:
-        LabelMap.load("MIAS", d)
-    assert info.value.file == str(d / "mias.yaml") and info.value.key == where and what in str(info.value)
+def _in_mias(body: str) -> str:
+    return "dataset: MIAS\ntopics:\n" + body
 
 
 @pytest.mark.parametrize(("text", "where", "what"), [
+    (_in_mias("  Pathology:\n    N: {target: Nothing, source: x}\n"), "topics.Pathology.N.target",
+     "'Nothing' is not an option"),
+    (_in_mias("  Pathology:\n    N: {target: Normal}\n"), "topics.Pathology.N.source", "every entry needs a source"),
+    (_in_mias("  Pathology:\n    N: {target: null, source: x}\n"), "topics.Pathology.N.note", "needs a note"),
+    (_in_mias("  Pathologie:\n    N: {target: Normal, source: x}\n"), "topics.Pathologie",
+     "unknown topic 'Pathologie'"),
+    (_in_mias("  Pathology:\n    N: {target: Normal, source: x, why: y}\n"), "topics.Pathology.N.why",
+     "unknown key 'why' (allowed: note, source, target)"),
+    # bad values of each kind: the message carries the value as written
+    (_in_mias("  Pathology:\n    N: {target: Normal, source: '  '}\n"), "topics.Pathology.N.source",
+     "every entry needs a source (documentation, paper, or 'official pipeline "
+     "(docs/dataset-sources.md §N)'), got '  '"),
+    (_in_mias("  Pathology:\n    N: {target: Normal, source: 3}\n"), "topics.Pathology.N.source",
+     "string, got 3"),
+    (_in_mias("  Pathology:\n    N: {source: x}\n"), "topics.Pathology.N.target",
+     "missing required key (use null for a documented exclusion)"),
+    (_in_mias("  ACR:\n    4.0: {target: 4, source: x}\n"), "topics.ACR.4.target",  # keyed as cells read
+     "string, got 4"),
+    (_in_mias("  Pathology:\n    N: Normal\n"), "topics.Pathology.N",
+     "dictionary or instance of LabelEntryFile, got 'Normal'"),
+    (_in_mias("  Pathology: {}\n"), "topics.Pathology", "at least 1 item after validation, not 0, got {}"),
+    (_in_mias("  Pathology: [N]\n"), "topics.Pathology", "dictionary, got ['N']"),
+    # the file as a whole
     ("- MIAS\n", "<root>", "dictionary or instance of LabelMapFile, got ['MIAS']"),
-    ("dataset: MIAS\ntopic: {}\ntopics: {Pathology: {N: {target: Normal, source: x}}}\n", "topic", "unknown key 'topic' (allowed: dataset, notes, topics)"),
+    ("dataset: MIAS\ntopic: {}\ntopics: {Pathology: {N: {target: Normal, source: x}}}\n", "topic",
+     "unknown key 'topic' (allowed: dataset, notes, topics)"),
     ("topics: {Pathology: {N: {target: Normal, source: x}}}\n", "dataset", "missing required key"),
     ("dataset: ''\ntopics: {Pathology: {N: {target: Normal, source: x}}}\n", "dataset", "character, got ''"),
     ("dataset: 5\ntopics: {Pathology: {N: {target: Normal, source: x}}}\n", "dataset", "string, got 5"),
     ("dataset: MIAS\ntopics: {}\n", "topics", "at least 1 item after validation, not 0, got {}"),
     ("dataset: MIAS\ntopics: [Pathology]\n", "topics", "dictionary, got ['Pathology']"),
 ])
-def test_label_map_file_level_errors_name_file_key_and_value(tmp_path, text, where, what):
+def test_label_map_validation_names_file_key_and_value(tmp_path, text, where, what):
     d = _write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         LabelMap.load("MIAS", d)
@@ -92,12 +95,15 @@ def test_label_map_accepts_what_it_always_accepted(tmp_path):
     """Numeric raw values key as cells read (4, 4.0 and '4' are one key, the last written wins); notes are text."""
     d = _write(tmp_path, "dataset: MIAS\nnotes: 2024\ntopics:\n  ACR:\n    4: {target: Level D, source: x}\n"
                          "    2.0: {target: Level B, source: y, note: 7}\n    '4.0': {target: Level C, source: z}\n"
-                         "  Pathology:\n    X: {target: null, source: w, note: 0.5}\n    '': {target: Normal, source: v}\n")
+                         "  Pathology:\n    X: {target: null, source: w, note: 0.5}\n"
+                         "    '': {target: Normal, source: v}\n")
     lm = LabelMap.load("MIAS", d)
     assert lm.notes == "2024" and list(lm.topics["ACR"]) == ["4", "2"]
-    assert lm.topics["ACR"]["4"] == LabelEntry("Level C", "z") and lm.topics["ACR"]["2"] == LabelEntry("Level B", "y", "7")
+    assert lm.topics["ACR"]["4"] == LabelEntry("Level C", "z")
+    assert lm.topics["ACR"]["2"] == LabelEntry("Level B", "y", "7")
     assert lm.map("ACR", 4.0, "t.csv", 1) == "Level C" and lm.map("Pathology", "X", "t.csv", 1) is None
-    assert lm.topics["Pathology"]["X"].note == "0.5" and lm.map("Pathology", float("nan"), "t.csv", 1) == "Normal"
+    assert lm.topics["Pathology"]["X"].note == "0.5"
+    assert lm.map("Pathology", float("nan"), "t.csv", 1) == "Normal"
 
 
 def test_label_map_for_another_dataset_is_refused(tmp_path):
