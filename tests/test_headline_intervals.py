@@ -193,3 +193,17 @@ def test_joint_patient_resampling_covers_the_mean_over_topics_when_topics_share_
     assert cover_joint >= 0.88, cover_joint
     assert cover_indep < cover_joint
     assert np.mean([hi - lo for lo, hi in joint]) > 1.3 * np.mean([hi - lo for lo, hi in indep])
+
+
+def test_margins_table_claims_above_only_where_the_interval_is_above():
+    """Measured: notebook 03 called a topic "above random" when the point estimate exceeded the uniform guess."""
+    scored = _study(exam_topic=True)
+    rows = analysis.topic_rows(analysis.metrics(scored), "test", "image", "strict")
+    ft = rows[rows["model"] == FT]
+    low = {"ACR": 0.26, "Laterality": 0.55, "Pathology (breast)": 0.30}
+    ci = pd.DataFrame({"model": FT, "topic": ft["topic"], "ci_low": ft["topic"].map(low), "ci_high": 0.9})
+    m = analysis.finetune_margins(rows, ci, scored, FT).set_index("topic").loc[list(low)]
+    assert list(m["no-information (%)"]) == [25.0, 50.0, pytest.approx(33.3)]
+    assert list(m["interval above no-information"]) == [True, True, False]
+    assert list(m["interval above uniform guess"]) == [True, True, False]
+    assert m.loc["ACR", "95% CI"] == "26.0-90.0"
