@@ -12,19 +12,10 @@ from ..errors import MammoVQAError
 
 
 def _local_roots() -> dict[str, Path]:
-    """Dataset roots from data_manifest/local.yaml (the readers' loader, or the YAML ``datasets:`` mapping)."""
-    try:
-        from .sources.base import load_local_config
+    """Dataset roots from data_manifest/local.yaml (validated: see ``config.local_dataset_roots``)."""
+    from ..config import local_dataset_roots
 
-        return dict(load_local_config())
-    except ImportError:
-        from ..config import load_yaml
-        from ..paths import LOCAL_CONFIG, ROOT
-
-        if not LOCAL_CONFIG.exists():
-            return {}
-        raw = (load_yaml(LOCAL_CONFIG) or {}).get("datasets") or {}
-        return {str(k): (Path(v) if Path(v).is_absolute() else ROOT / v) for k, v in raw.items() if v}
+    return local_dataset_roots()
 
 
 def _prepare(args: argparse.Namespace) -> int:

@@ -20,9 +20,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from ...config import TOPIC_KEYS, load_datasets, load_topics, load_yaml
+from ...config import TOPIC_KEYS, load_datasets, load_topics, load_yaml, local_dataset_roots
 from ...errors import ConfigError, DataError
-from ...paths import LABELS_DIR, LOCAL_CONFIG, ROOT
+from ...paths import LABELS_DIR, LOCAL_CONFIG
 from ...schema import Schema, validate
 from ..records import Record
 
@@ -627,29 +627,9 @@ def view_from(code: str) -> str | None:
 
 
 def load_local_config(path: Path | str = LOCAL_CONFIG) -> dict[str, Path]:
-    """Dataset name (datasets.yaml spelling) -> local folder, from the git-ignored ``local.yaml``.
-
-    Relative folders are taken relative to the repository root so a checked-out copy works anywhere.
-    """
-    path = Path(path)
-    if not path.exists():
-        return {}
-    raw = load_yaml(path) or {}
-    if not isinstance(raw, dict) or not isinstance(raw.get("datasets", {}), dict):
-        raise ConfigError(path, "datasets", "expected `datasets: {NAME: /path/to/folder, ...}`")
-    known = load_datasets()
-    out: dict[str, Path] = {}
-    for name, folder in (raw.get("datasets") or {}).items():
-        try:
-            canon = known.get(str(name)).name
-        except ConfigError:
-            raise ConfigError(path, f"datasets.{name}", f"unknown dataset {name!r} (known: "
-                                                         f"{', '.join(known.real)})") from None
-        if folder in (None, ""):
-            continue
-        p = Path(str(folder)).expanduser()
-        out[canon] = p if p.is_absolute() else ROOT / p
-    return out
+    """Dataset name (datasets.yaml spelling) -> local folder, from the git-ignored ``local.yaml``; validated by
+    ``config.local_dataset_roots`` (the LocalConfig schema, then the names against datasets.yaml)."""
+    return local_dataset_roots(path)
 
 
 def available_datasets(path: Path | str = LOCAL_CONFIG) -> dict[str, dict[str, Any]]:
