@@ -207,3 +207,26 @@ def test_margins_table_claims_above_only_where_the_interval_is_above():
     assert list(m["interval above no-information"]) == [True, True, False]
     assert list(m["interval above uniform guess"]) == [True, True, False]
     assert m.loc["ACR", "95% CI"] == "26.0-90.0"
+
+
+def test_paper_build_checks_every_headline_variable_against_its_table_cell(tmp_path):
+    from mammovqa.outputs import write_table, write_variables
+
+    scored = _study(exam_topic=True)
+    table = analysis.metrics(scored)
+    run = RunPaths("phantom", "smoke", 0, root=tmp_path)
+    iv = analysis.finetune_intervals(scored, FT, ZS, plan=load_plan(), seed=0, baseline=CS)
+    write_table(analysis.intervals_display(iv, analysis.FINETUNE_LABELS), run.tables / "finetune_intervals",
+                float_digits=1)
+    write_table(analysis.wide_topic_table(table, "test", None, "strict", models=[FT, ZS]),
+                run.tables / "finetune_metrics")
+    values = {"model": FT, **analysis.interval_variables(iv)}
+    write_variables(run, "finetune", values)
+    assert paper.headline_mismatches(run) == []
+    write_variables(run, "finetune", {**values, "weighted_mean": "12.3", "gain_over_random_ci": "1.0-2.0"})
+    problems = paper.headline_mismatches(run)
+    assert len(problems) == 3, problems  # interval table twice (estimate, CI), metrics mean row once
+    assert any("finetune_metrics" in p and MEAN_ROW_TEXT in p for p in problems)
+
+
+MEAN_ROW_TEXT = "mean (image-level topics)"

@@ -677,9 +677,62 @@ def render(run: RunPaths, formats: tuple[str, ...] = ("pdf", "html"), allow_miss
         problems += check_pdf(out["pdf"], prep.figures)
     if "html" in out:
         problems += check_html(out["html"], sorted(prep.figures), prep.tables)
+    problems += headline_mismatches(run)
     if problems:
         raise PaperError("rendered manuscript failed its checks:\n  " + "\n  ".join(problems))
     return {**out, "qmd": prep.qmd}
+
+
+def _headline_table_checks(run: RunPaths, variables: dict[str, str]) -> list[str]:
+    """Each ``<stage>_<quantity>`` and ``..._ci`` variable against its row of the stage's interval table."""
+    import pandas as pd
+
+    from .analysis import EXTERNAL_LABELS, FINETUNE_LABELS
+
+    problems = []
+    for stage, stem, labels in (("finetune", "finetune_intervals", FINETUNE_LABELS),
+                                ("external", "external_intervals", EXTERNAL_LABELS)):
+        path = run.tables / f"{stem}.csv"
+        if not path.exists():
+            continue
+        table = pd.read_csv(path, dtype={"quantity": str})
+        ci_col = next((c for c in table.columns if c.endswith("CI")), None)
+        quantity = {v: k for k, v in labels.items()}
+        for row in table.to_dict("records"):
+            q = quantity.get(row["quantity"])
+            if q is None:
+                continue
+            shown = f"{float(row['estimate']):.1f}"
+            if variables.get(f"{stage}_{q}") != shown:
+                problems.append(f"{stage}_{q} = {variables.get(f'{stage}_{q}')!r} but {stem} shows {shown}")
+            if ci_col and variables.get(f"{stage}_{q}_ci") != str(row[ci_col]):
+                problems.append(f"{stage}_{q}_ci = {variables.get(f'{stage}_{q}_ci')!r} but {stem} shows "
+                                f"{row[ci_col]!r}")
+    return problems
+
+
+def headline_mismatches(run: RunPaths) -> list[str]:
+    """Headline numbers of the text that differ from their table cells (issue 19: one definition per quantity).
+
+    Checks every fine-tuning and external estimate and interval against the interval tables, and the fine-tuned
+    model's mean weighted accuracy against the "mean (image-level topics)" row of ``finetune_metrics`` (two
+    decimals there, one in the text). Tables a run did not write are skipped; the list is empty when all agree."""
+    import pandas as pd
+
+    from .analysis import MEAN_ROW
+
+    variables = read_variables(run)
+    problems = _headline_table_checks(run, variables)
+    model, value = variables.get("finetune_model"), variables.get("finetune_weighted_mean")
+    path = run.tables / "finetune_metrics.csv"
+    if model and value not in (None, "n/a") and path.exists():
+        table = pd.read_csv(path).set_index("topic")
+        if MEAN_ROW in table.index and model in table.columns:
+            cell = float(table.loc[MEAN_ROW, model])
+            if abs(float(value) - cell) > 0.05 + 1e-9:
+                problems.append(f"finetune_weighted_mean = {value} but finetune_metrics' {MEAN_ROW!r} row shows "
+                                f"{cell:.2f} for {model}")
+    return problems
 
 
 def unused_expectations(source_qmd: Path = PAPER_DIR / "index.qmd") -> dict[str, list[str]]:
