@@ -89,3 +89,93 @@ def test_metrics_table_names_missing_columns():
     with pytest.raises(ValueError, match="random_p"):
         metrics_table(_scores().drop(columns=["random_p"]))
 
+
+
+# ----------------------------------------------------------------- fast path == straightforward path
+
+def _ref_class_weighted_mean(values: object, gold: object) -> float:
+    v = np.asarray(values, dtype=float)
+    if not v.size:
+        return float("nan")
+    g = pd.Series(np.asarray(gold, dtype=object))
+    w = 1.0 / g.map(g.value_counts()).to_numpy(dtype=float)
+    return float(np.sum(w * v) / np.sum(w))
+
+
+def _ref_macro_f1(gold: object, pred: object) -> float:
+    g = np.asarray(gold, dtype=object)
+    p = np.asarray([x if x else "<no choice>" for x in pred], dtype=object)
+    f1s = []
+    for c in sorted(set(g) | set(p)):
+        tp = int(np.sum((g == c) & (p == c)))
+        fp = int(np.sum((g != c) & (p == c)))
+        fn = int(np.sum((g == c) & (p != c)))
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return float(np.mean(f1s))
+
+
+def _ref_group(df: pd.DataFrame) -> dict:
+    return {"n": int(len(df)), "accuracy": float(np.asarray(df["correct"], dtype=float).mean()),
+            "weighted_accuracy": _ref_class_weighted_mean(df["correct"], df["gold"]),
+            "macro_f1": _ref_macro_f1(df["gold"], df["pred"]),
+            "random_guess": _ref_class_weighted_mean(df["random_p"], df["gold"])}
+
+
+def reference_metrics_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """metrics_table the straightforward way: frame filters per topic, cell and dataset, per-class loops."""
+    from mammovqa.eval.metrics import TOPIC_ORDER
+
+    def rank(t: str) -> int:
+        return TOPIC_ORDER.index(t) if t in TOPIC_ORDER else len(TOPIC_ORDER)
+
+    group = ["model", "matcher", "split", "level"]
+    rows: list[dict] = []
+    df = scores.assign(model=scores["model"].fillna("unknown"))
+    for key, g in df.groupby(group, sort=True, dropna=False):
+        base = dict(zip(group, key, strict=True))
+        topics = sorted(g["topic"].unique(), key=lambda t: (rank(t), t))
+        topic_rows = [{**base, "topic": t, "dataset": "all", **_ref_group(g[g["topic"] == t])} for t in topics]
+        cell_rows = [{**base, "topic": t, "dataset": d, **_ref_group(gd)}
+                     for t in topics for d, gd in g[g["topic"] == t].groupby("dataset", sort=True)]
+        cells = pd.DataFrame(cell_rows)
+        ds_rows = []
+        for d, gd in g.groupby("dataset", sort=True):
+            c = cells[cells["dataset"] == d]
+            ds_rows.append({**base, "topic": "all", "dataset": d, "n": int(len(gd)),
+                            "accuracy": float(np.asarray(gd["correct"], dtype=float).mean()),
+                            **{m: float(c[m].mean()) for m in ("weighted_accuracy", "macro_f1", "random_guess")}})
+        t = pd.DataFrame(topic_rows)
+        rows += [{**base, "topic": "all", "dataset": "all", "n": int(len(g)),
+                  **{m: float(t[m].mean()) for m in ("accuracy", "weighted_accuracy", "macro_f1", "random_guess")}},
+                 *topic_rows, *ds_rows, *cell_rows]
+    return pd.DataFrame(rows, columns=list(METRIC_COLUMNS)).astype({"n": int})
+
+
+def _realistic_scores() -> pd.DataFrame:
+    from mammovqa.eval.scoring import score_items
+    from test_scoring import realistic_set
+
+    items, rows = realistic_set(4000, seed=11)
+    for n, it in enumerate(items):
+        it.split = "external" if n % 5 == 0 else "test"
+    frames = [score_items(items, rows, m, model=model, warn=False)
+              for m in ("strict", "official") for model in ("m/a", None)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_fast_metrics_equal_the_straightforward_path() -> None:
+    scores = _realistic_scores()
+    fast = metrics_table(scores)
+    ref = reference_metrics_table(scores)
+    pd.testing.assert_frame_equal(fast, ref, check_exact=True)
+    assert len(fast) > 100 and fast["macro_f1"].between(0, 1).all()
+    for col in ("correct", "gold", "pred"):  # each metric is checked on a column that varies
+        assert scores[col].nunique() > 1
+
+
+def test_non_string_datasets_take_the_frame_path_with_equal_numbers() -> None:
+    """A dataset column of numbers (a table read back from CSV with numeric dataset codes) is not a plain
+    string column: the straightforward frame path runs, with the same numbers as the reference."""
+    scores = _realistic_scores()
+    scores["dataset"] = scores["dataset"].map({"D1-breast": 1, "D2-finding": 2, "D3-exam": 3})
+    pd.testing.assert_frame_equal(metrics_table(scores), reference_metrics_table(scores), check_exact=True)

@@ -535,6 +535,10 @@ _LETTER_TOKEN = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
 _JOIN = re.compile(r"\s*[:).-]?\s*")
 
 
+# Outputs up to this length have their order-independent strict parts cached (short answers repeat; long
+# free text rarely does, and would only hold memory)
+_CACHED_LEN = 400
+
 _LETTERED = re.compile(r"(?<!\w)(?:\(([A-Z])\)|([A-Z])\s*[:)]|([A-Z])\.(?=\s+\w))")
 
 
@@ -554,6 +558,13 @@ def _lone_letters(pred: str, n: int) -> list[int] | None:
 
     Case does not matter here because nothing else is in the output; a letter beyond the options gives [].
     """
+    found = (_lone_letter_indices if len(pred) <= _CACHED_LEN else _lone_letter_indices.__wrapped__)(pred, n)
+    return None if found is None else list(found)
+
+
+@lru_cache(maxsize=65536)
+def _lone_letter_indices(pred: str, n: int) -> tuple[int, ...] | None:
+    """:func:`_lone_letters`, cached: it depends on the output and the option count only."""
     m = _LONE_LETTERS.match(pred)
     if not m:
         return None
@@ -561,9 +572,9 @@ def _lone_letters(pred: str, n: int) -> list[int] | None:
     for tok in _LETTER_TOKEN.findall(m.group(1)):
         i = LETTERS.find(tok.upper())
         if i >= n:
-            return []
+            return ()
         idx.append(i)
-    return sorted(set(idx))
+    return tuple(sorted(set(idx)))
 
 
 def _blank(m: re.Match[str]) -> str:
@@ -576,19 +587,31 @@ def _strict_mentions(pred: str, options: tuple[str, ...]) -> set[int]:
     Matched text spans are blanked out before the next search, so "Skin thickening" cannot also count as
     "Skin retraction", nor "Fatty-glandular" as "Fatty", nor the "A." of "Level A." as a letter.
     """
-    phrases, _ = _strict_patterns(tuple(sorted(options)))
+    parts = _mention_parts if len(pred) <= _CACHED_LEN else _mention_parts.__wrapped__
+    named, letters = parts(pred, tuple(sorted(options)))
     index = {o: i for i, o in enumerate(options)}
-    chosen: set[int] = set()
+    chosen = {index[t] for t in named}
+    chosen.update(i for i in letters if i < len(options))
+    return chosen
+
+
+@lru_cache(maxsize=65536)
+def _mention_parts(pred: str, texts: tuple[str, ...]) -> tuple[frozenset[str], tuple[int, ...]]:
+    """The option texts ``pred`` names and the letter indices of its lettered forms (after blanking the texts).
+
+    Why apart from :func:`_strict_mentions`: none of this depends on the order the options are shown in (only
+    the letter-to-option mapping does), so it is computed once per output and option *set*; 565K predictions
+    over shuffled option orders share a few thousand of these.
+    """
+    phrases, _ = _strict_patterns(texts)
+    named: set[str] = set()
     text = pred
     for t, pat in phrases:
         text, k = pat.subn(_blank, text)
         if k:
-            chosen.add(index[t])
-    for m in _LETTERED.finditer(text):
-        i = LETTERS.index(next(g for g in m.groups() if g))
-        if i < len(options):
-            chosen.add(i)
-    return chosen
+            named.add(t)
+    letters = tuple(LETTERS.index(next(g for g in m.groups() if g)) for m in _LETTERED.finditer(text))
+    return frozenset(named), letters
 
 
 def _explicit_answers(pred: str, options: tuple[str, ...]) -> set[int] | None:
@@ -597,27 +620,42 @@ def _explicit_answers(pred: str, options: tuple[str, ...]) -> set[int] | None:
     A lettered explicit answer followed by another option's text ("The answer is B: Right") is contradictory
     and yields both options, hence no choice; so does a letter beyond the options ("The answer is E").
     """
-    phrases, explicit = _strict_patterns(tuple(sorted(options)))
+    parts = _explicit_parts if len(pred) <= _CACHED_LEN else _explicit_parts.__wrapped__
+    found = parts(pred, tuple(sorted(options)))
+    if found is None:
+        return None
     lower = {o.lower(): i for i, o in enumerate(options)}
     index = {o: i for i, o in enumerate(options)}
     named: set[int] = set()
-    found = False
-    for m in explicit.finditer(pred):
-        found = True
-        letter = m.group(1) or m.group(2)
-        if not letter:
-            named.add(lower[m.group(3).lower()])
+    for letter, text in found:
+        if letter is None:
+            named.add(lower[text])
             continue
-        named.add(LETTERS.index(letter))
-        rest = pred[m.end():]
-        start = _JOIN.match(rest).end()
-        for t, pat in phrases:
-            if pat.match(rest, start):
-                named.add(index[t])
-                break
+        named.add(letter)
+        if text is not None:
+            named.add(index[text])
     if any(i >= len(options) for i in named):
         return {-1, -2}  # an impossible letter: treat as ambiguous
-    return named if found else None
+    return named
+
+
+@lru_cache(maxsize=65536)
+def _explicit_parts(pred: str, texts: tuple[str, ...]) -> tuple[tuple[int | None, str | None], ...] | None:
+    """The explicit answers in ``pred``, independent of the option order: ``(None, lower-cased text)`` for a
+    text answer, ``(letter index, option text named right after it or None)`` for a lettered one; None when
+    there is no explicit answer form (see :func:`_mention_parts` for why this is cached per option set)."""
+    phrases, explicit = _strict_patterns(texts)
+    out: list[tuple[int | None, str | None]] = []
+    for m in explicit.finditer(pred):
+        letter = m.group(1) or m.group(2)
+        if not letter:
+            out.append((None, m.group(3).lower()))
+            continue
+        rest = pred[m.end():]
+        start = _JOIN.match(rest).end()
+        after = next((t for t, pat in phrases if pat.match(rest, start)), None)
+        out.append((LETTERS.index(letter), after))
+    return tuple(out) if out else None
 
 
 def _strict_single(pred: str, options: tuple[str, ...]) -> int | None:
