@@ -39,6 +39,8 @@ ROLE_CATEGORY = {"zero-shot": "zero-shot", "finetune-base": "zero-shot", "report
                  "offline": "architecture check", "adapter": "fine-tuned", "fine-tuned": "fine-tuned",
                  "closed-set": "closed-set"}
 BASELINE_PREFIX = "baseline/"  # weight-free baselines (eval/baselines.py) are not models of the registry
+#: The order in which categories are listed in every table, figure and legend.
+CATEGORY_ORDER = ("fine-tuned", "closed-set", "zero-shot", "architecture check", "baseline")
 
 
 class WeightsNotFound(MammoVQAError):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from ..models.registry import CATEGORY_ORDER
 from . import finish_grid
 from .style import (
     CATEGORY_COLOURS,
@@ -23,7 +24,6 @@ from .style import (
 
 __all__ = ["CATEGORY_COLOURS", "accuracy_by_topic", "confusion_matrices", "disagreement_bars", "internal_vs_external",
            "position_bias_plot", "training_curves"]
-CATEGORY_ORDER = ("fine-tuned", "closed-set", "zero-shot", "architecture check", "baseline")
 MIN_CURVE_POINTS = 3  # fewer logged points than this is not a curve: the figure says so
 
 
