@@ -161,6 +161,9 @@ def methods_text(plan: AnalysisPlan, n_clusters: tuple[int, int], n_confirmatory
         f"Questions that share an image, a patient or an exam are not independent, so every interval is a "
         f"{_pct(plan.level)}% {INTERVAL_WORDS[plan.interval]} cluster bootstrap interval over {plan.n_boot} "
         f"resamples of {unit}, conditional on every gold class being present in a resample{span}.",
+        f"Means over topics (and over external datasets) and differences between two models are bootstrapped with "
+        f"one draw of {unit} shared by every topic and both models, so their intervals carry the correlation of "
+        f"topics that share a {unit_one} and the pairing of the models.",
         "The reference is the no-information level, the highest expected weighted accuracy reachable without "
         "looking at the image (one over the number of gold classes present); the uniform random guess over the "
         "options is reported beside it.",
