@@ -293,3 +293,29 @@ def test_row_lines_are_the_bytes_dumps_writes(tmp_path: Path) -> None:
             for model in ("m", 'org/"odd" módel'):
                 line = _row_line(it, a, model, dumps(model))
                 assert line == dumps(_row(it, a, model)) + "\n"
+
+
+def test_items_checksum_is_the_predict_path_hash(root: Path) -> None:
+    """The import's provenance ``data_sha256`` equals what ``mammovqa predict`` records for the same items,
+    including items with odd field values that take the generic encoder."""
+    import copy
+
+    from mammovqa.export.harness_import import _item_json, items_checksum
+    from mammovqa.io import dumps
+    from mammovqa.models.predict import items_checksum as predict_checksum
+
+    items = read_items(RunPaths(*RUN, 0, root).qa_items)
+    odd = []
+    for n, change in enumerate([{"question": 'Q "é"\\\n\t😀'}, {"exam_id": "E1", "site": "S"}, {"extra": {"b": 1, "a": [None]}},
+                                {"seed": True}, {"seed": 2**70}, {"images": ("a.png",)}, {"answer": []},
+                                {"wording_index": 3}, {"options": ["x", "ÿ"]}, {"site": 5}]):
+        it = copy.deepcopy(items[n])
+        for k, v in change.items():
+            setattr(it, k, v)
+        odd.append(it)
+    extra_attr = copy.deepcopy(items[0])
+    extra_attr.note = "not a field"
+    for it in [*items, *odd, extra_attr]:
+        assert _item_json(it) == dumps({**vars(it), "schema": 1})
+    assert items_checksum(items) == predict_checksum(items)
+    assert items_checksum(odd[:3]) == predict_checksum(odd[:3])

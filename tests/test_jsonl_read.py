@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mammovqa.errors import DataError
-from mammovqa.io import gc_paused, iter_jsonl
+from mammovqa.io import gc_paused, iter_jsonl, loads_line
 
 
 def reference_iter_jsonl(path: Path, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict]]:
@@ -74,3 +74,14 @@ def test_gc_state_is_restored() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("line", [*GOOD, *BAD, *(x + "\n" for x in GOOD + BAD), '{"a": 1}\r\n', " \n"])
+def test_loads_line_is_json_loads(line: str) -> None:
+    def outcome(f):  # noqa: ANN001, ANN202
+        try:
+            return "ok", f(line)
+        except Exception as exc:  # noqa: BLE001
+            return type(exc).__name__, str(exc)
+
+    assert outcome(loads_line) == outcome(json.loads)

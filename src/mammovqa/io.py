@@ -103,6 +103,18 @@ _JSON_SPACE = " \t\n\r"  # what ``json.loads`` skips after a value (its ``WHITES
 _BLANK = object()
 
 
+def loads_line(line: str) -> Any:
+    """``json.loads(line)`` for one JSONL line: the same C scanner without ``json.loads``'s per-call wrapper;
+    anything unusual (an error, leading space, a BOM) goes through ``json.loads`` itself, errors included."""
+    try:
+        obj, end = _SCAN_ONCE(line, 0)
+    except Exception:  # noqa: BLE001 - json.loads raises the proper error below
+        return json.loads(line)
+    if end != len(line) and line[end:].strip(_JSON_SPACE):
+        return json.loads(line)
+    return obj
+
+
 def _decode_lines(lines: list[str]) -> tuple[list[Any], int]:
     """Objects of the leading lines that ``json.loads`` accepts as objects (``_BLANK`` for blank lines), and the
     index of the first line that needs the careful path (malformed, not an object, or unusual spacing).
