@@ -29,3 +29,30 @@ def test_notebook_has_parameters_cell_and_pinned_kernel(path: Path) -> None:
     assert len(tagged) == 1, f"{path.name}: exactly one cell tagged 'parameters'"
     assert nb.metadata["kernelspec"]["name"] == "mammovqa"
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit notebooks without outputs"
+
+
+#: The most lines of code (imports, blank lines and comments not counted) a stage notebook cell may hold: longer
+#: cells are logic that belongs in a tested function in src/mammovqa.
+MAX_CELL_LINES = 25
+
+
+def code_lines(source: str) -> int:
+    """Lines of a cell that are code: not blank, not a comment, not part of an import statement."""
+    import ast
+
+    imports = {n for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.Import, ast.ImportFrom))
+               for n in range(node.lineno, node.end_lineno + 1)}
+    return sum(1 for i, line in enumerate(source.splitlines(), 1)
+               if line.strip() and not line.lstrip().startswith("#") and i not in imports)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_cells_are_short(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    longest = max((code_lines(c.source), c.get("id", "?")) for c in nb.cells if c.cell_type == "code")
+    assert longest[0] <= MAX_CELL_LINES, (f"{path.name}: cell {longest[1]} has {longest[0]} lines of code (at "
+                                          f"most {MAX_CELL_LINES}); move its logic into src/mammovqa and test it")
+
+
+def test_code_lines_leave_out_imports_and_comments() -> None:
+    assert code_lines("import os\nfrom a import (\n    b,\n    c,\n)\n\n# why\nx = 1\ny = 2\n") == 2
