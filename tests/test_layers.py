@@ -2,16 +2,15 @@
 
 Why a test: an upward import is cheap to write and expensive to live with (cycles, a data reader that drags in
 matplotlib, a stage that cannot be understood without the whole package). The graph is read with ``ast`` from the
-source, so it sees every import, module level and inside functions, without importing anything. A new upward
-import fails here; so does a KNOWN_DEBT entry that is no longer needed (fixed debts must leave the list).
+source, so it sees every import, module level and inside functions, without importing anything. An upward
+import fails here (the last known ones, benchmark building in data/ and published numbers read through the paper
+builder, were removed in issue 15).
 """
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
-
-import pytest
 
 PKG = "mammovqa"
 SRC = Path(__file__).resolve().parents[1] / "src" / PKG
@@ -48,13 +47,6 @@ PREFIX_LAYER: dict[str, str] = {
 CLI_MODULES = ("data.cli", "data.prepare_cli", "data.sources.cli", "eval.cli", "export.cli", "models.cli",
                "report.cli", "stats.cli", "train.cli")
 
-# Upward imports that exist today and are scheduled to go (issue 15): (importer, imported). Each names why it is
-# still here. Remove an entry when its import goes; the test fails until you do.
-KNOWN_DEBT: dict[tuple[str, str], str] = {
-    # Published numbers are loaded by paper.load_published; the stages need them too. They belong in a small
-    # module below the stages (issue 15, "published-number loading in its own small module").
-    ("pipeline", "paper"): "the stages compare with published numbers through paper.published_vs_reproduced",
-}
 
 
 def module_name(path: Path) -> str:
@@ -139,13 +131,8 @@ def test_graph_reader_sees_function_level_and_relative_imports() -> None:
 
 
 def test_no_new_upward_import() -> None:
-    new = sorted(upward_imports(import_graph()) - set(KNOWN_DEBT))
+    new = sorted(upward_imports(import_graph()))
     lines = [f"{a} ({layer_of(a)}) imports {b} ({layer_of(b)})" for a, b in new]
     assert not new, ("imports that go up the layer order " + " > ".join(LAYERS) + ":\n  " + "\n  ".join(lines)
                      + "\nMove the shared code down a layer (or the importer up); see docs/architecture.md.")
 
-
-@pytest.mark.parametrize("edge", sorted(KNOWN_DEBT), ids=lambda e: f"{e[0]}->{e[1]}")
-def test_known_debt_is_still_needed(edge: tuple[str, str]) -> None:
-    assert edge in upward_imports(import_graph()), (
-        f"{edge[0]} no longer imports {edge[1]} upward: delete this entry from KNOWN_DEBT")

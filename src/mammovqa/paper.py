@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import shutil
 import subprocess
@@ -36,6 +35,8 @@ from .errors import MammoVQAError
 from .io import atomic_path, write_text_atomic
 from .outputs import PHANTOM_NOTE, data_note, read_variables
 from .paths import PAPER_DIR, RunPaths
+from .published import published_variables
+from .runargs import run_arguments
 
 # ------------------------------------------------------------------ what the stages must produce
 # One place for the lead to align the stages with the manuscript; edit freely. A stem listed here
@@ -103,25 +104,6 @@ def load_protocol_vars(path: Path) -> dict[str, str]:
     if bad:
         raise PaperError(f"{path}: protocol variables must start with 'protocol_': {bad}")
     return {str(k): str(v) for k, v in raw.items()}
-
-
-def load_published(path: Path) -> dict[str, dict[str, Any]]:
-    """The published headline numbers, keyed by quantity; each entry has value, label, unit and source."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    sources = raw.get("sources", {})
-    out: dict[str, dict[str, Any]] = {}
-    for key, entry in (raw.get("quantities") or {}).items():
-        if entry.get("source") not in sources:
-            raise PaperError(f"{path}: quantity {key!r} names unknown source {entry.get('source')!r}")
-        out[str(key)] = {**entry, "source_text": sources[entry["source"]]}
-    return out
-
-
-def published_variables(path: Path) -> dict[str, str]:
-    """Published numbers as manuscript variables ``published_<key>``, printed as the paper printed them."""
-    if not path.exists():
-        return {}
-    return {f"published_{k}": str(e.get("text", e["value"])) for k, e in load_published(path).items()}
 
 
 def collect_variables(run: RunPaths, paper_dir: Path = PAPER_DIR) -> dict[str, str]:
@@ -747,55 +729,10 @@ def unused_expectations(source_qmd: Path = PAPER_DIR / "index.qmd") -> dict[str,
 # ------------------------------------------------------------------ published vs reproduced
 
 
-def published_vs_reproduced(published_yaml: str | Path, reproduced: dict[str, float], source_label: str,
-                            synthetic: bool | None = None):
-    """One row per published headline number (indexed by its key): published, reproduced, difference, source.
-
-    ``synthetic`` (default: the label mentions synthetic or phantom data) makes it a *pipeline check*: the
-    column is named ``this run (synthetic)`` and there is no difference column, because a phantom value
-    beside a real-data value is neither a reproduction nor a contradiction (a small difference would read as a
-    successful reproduction).
-
-    Why here: the published numbers and their sources live with the manuscript (``paper/published.yaml``);
-    the stage that computes the reproduced values only supplies a dict keyed like that file. A key the
-    file does not know is an error (a typo would otherwise vanish silently); a quantity not reproduced
-    gets NaN, so the table always shows every published claim.
-    """
-    import pandas as pd
-
-    published = load_published(Path(published_yaml))
-    unknown = sorted(set(reproduced) - set(published))
-    if unknown:
-        raise PaperError(f"reproduced values for quantities not in {published_yaml}: {unknown}")
-    rows = []
-    for key, entry in published.items():
-        pub = float(entry["value"])
-        rep = reproduced.get(key)
-        rep_f = float(rep) if rep is not None and not math.isnan(float(rep)) else math.nan
-        rows.append({
-            "quantity": entry.get("label", key), "key": key, "unit": entry.get("unit", ""),
-            "published": pub, "reproduced": rep_f, "difference": rep_f - pub,
-            "published_source": entry["source_text"],
-            "reproduced_source": source_label if not math.isnan(rep_f) else "not reproduced",
-        })
-    df = pd.DataFrame(rows, columns=["quantity", "key", "unit", "published", "reproduced", "difference",
-                                     "published_source", "reproduced_source"])
-    # The manuscript prints this table: no identifier column (unbreakable snake_case overprints its neighbours)
-    # and no per-row copy of this run's label (the table note says it); "not reproduced" stays visible as NaN.
-    df = df.drop(columns=["key", "reproduced_source"]).set_index(pd.Index(df["key"], name=None))
-    if synthetic is None:
-        synthetic = any(w in source_label.lower() for w in ("synthetic", "phantom"))
-    if synthetic:
-        df = df.drop(columns=["difference"]).rename(columns={"reproduced": "this run (synthetic)"})
-    return df
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m mammovqa.paper --source phantom --profile default --seed 0 [--allow-missing]``."""
-    ap = argparse.ArgumentParser(prog="python -m mammovqa.paper", description=__doc__.splitlines()[0])
-    ap.add_argument("--source", default="phantom")
-    ap.add_argument("--profile", default="default")
-    ap.add_argument("--seed", type=int, default=0)
+    ap = argparse.ArgumentParser(prog="python -m mammovqa.paper", description=__doc__.splitlines()[0],
+                                 parents=[run_arguments()])
     ap.add_argument("--formats", nargs="+", default=["pdf", "html"], choices=["pdf", "html"])
     ap.add_argument("--allow-missing", action="store_true", help="placeholders instead of errors (drafts)")
     ap.add_argument("--no-quarto", action="store_true", help="use the pandoc/typst fallback even if Quarto exists")

@@ -222,8 +222,8 @@ def paper_table(run: RunPaths) -> dict[str, Any]:
     """The published-vs-reproduced table: our fine-tuned model's numbers beside the paper's headline numbers."""
     from . import analysis
     from .outputs import data_note, read_variables, write_table
-    from .paper import published_vs_reproduced
     from .paths import PAPER_DIR
+    from .published import published_vs_reproduced
 
     scored = analysis.score_run(run, matchers=("strict",), splits=("test",), models=[FINETUNED_ID])
     reproduced: dict[str, float] = {}
