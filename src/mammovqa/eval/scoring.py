@@ -87,7 +87,8 @@ def _prompt_mismatch(prompt: str, options: tuple[str, ...]) -> str | None:
 
 def _check_row(item: QAItem, row: Mapping[str, Any], source: str) -> None:
     stored = row.get("options")
-    if stored is not None and list(stored) != list(item.options):
+    # equal lists compare without copies; anything else is compared as lists, as ever
+    if stored is not None and stored != item.options and list(stored) != list(item.options):
         raise DataError(source, item.id, f"item {item.id}: stored options {list(stored)} differ from the item's "
                         f"options {item.options} (answered a different question or option order)")
     prompt = row.get("prompt")
