@@ -12,8 +12,10 @@ Mapping back to item ids:
   the answer is ``filtered_resps[0]`` (the first if it is a list).
 * VLMEvalKit prediction or result file (``<model>_<dataset>.xlsx`` / ``..._result.xlsx`` or ``.tsv``): the
   ``item_id`` column our table carries (VLMEvalKit keeps the table's columns), the answer is ``prediction``.
-  A row whose ``log`` says VLMEvalKit filled in a random option (its judge failed) is marked
-  ``harness_random_fill``; the random option is never used: our matcher reads the raw ``prediction``.
+  A row whose ``log`` says VLMEvalKit filled in a random option (its judge failed three times:
+  "Failed to predict, thus randomly generate one.", the random letter in its ``opt`` column) is marked
+  ``harness_random_fill``; the scorer counts such a row as no answer under either matcher (the raw
+  ``prediction`` is kept in the file for the record, never credited).
 
 Bad input is an error naming the file, line and id, never a silent mix: lines of another benchmark or run,
 unknown ids, an id answered twice, options that differ from the item's (another option order = another
