@@ -200,3 +200,14 @@ def test_eval_ids_are_a_seeded_cap_per_split(run):
     assert pl.open_eval_ids(list(reversed(items)), pl.OpenBudget(max_eval_items=3), seed=0) == ids
     every = pl.open_eval_ids(items, pl.OpenBudget(), seed=0)
     assert len(every["test"]) == sum(it.split == "test" for it in items)
+
+
+def test_open_predict_command_answers_with_the_open_prompt(root, tmp_path):
+    out = tmp_path / "answers.jsonl"
+    _cli(root, "open", "predict", "--profile", "smoke", "--model", "tiny-vlm", "--model-path",
+         str(root / "models_local" / "tiny-vlm"), "--max-items", "2", "--max-new-tokens", "4", "--out", str(out))
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    prov = lines[0]["provenance"]
+    assert prov["prompts_sha256"] and prov["form"] == "open" and len(lines) == 3
+    assert all(r["prompt"].startswith("This is a mammography-related medical question. Answer in words")
+               for r in lines[1:])

@@ -1,4 +1,4 @@
-"""``mammovqa open build|baselines|score``: the open-ended MammoVQA items, their baselines and their scores.
+"""``mammovqa open build|baselines|predict|score``: the open-ended MammoVQA items, their baselines and their scores.
 
 Everything lives apart from the closed benchmark so that its items, predictions and scores never change:
 open items in ``data/<run>/qa/open_items.jsonl``, open predictions and scores under ``results/<run>/open/``
@@ -63,6 +63,19 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..models.predict import load_model
+    from .open_predict import predict_open
+
+    run = _run(args)
+    chosen = [it for it in _open_items(run) if it.split == args.split][: args.max_items or None]
+    model = load_model(args.model, max_new_tokens=args.max_new_tokens, seed=args.seed, model_path=args.model_path)
+    out = Path(args.out) if args.out else open_predictions_path(run, args.model, args.split)
+    summary = predict_open(model, args.model, chosen, out, seed=args.seed, batch_size=args.batch_size)
+    print(f"{args.model}: {summary} -> {out}")
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     run = _run(args)
     items = _open_items(run)
@@ -111,6 +124,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bl.add_argument("--baseline", action="append", choices=OPEN_BASELINES, help="repeatable (default: both)")
     bl.add_argument("--baseline-seed", type=int, default=0, help="seed of the random baseline (default: 0)")
     bl.set_defaults(func=cmd_baselines)
+    pr = sub.add_parser("predict", help="answer the open items of a split with a local transformers VLM")
+    _run_args(pr)
+    pr.add_argument("--model", required=True, help="registry id (data_manifest/models.yaml) or a checkpoint folder")
+    pr.add_argument("--model-path", help="weights folder when --model is a name (default: the registry's lookup)")
+    pr.add_argument("--split", choices=SPLITS, default="test", help="split to answer (default: test)")
+    pr.add_argument("--max-new-tokens", type=int, default=32, help="answer length cap (default: 32; a "
+                    "description needs about 25 tokens of the tiny VLM)")
+    pr.add_argument("--batch-size", type=int, default=8, help="items per generate call (default: 8)")
+    pr.add_argument("--max-items", type=int, help="answer only the first N items of the split, in id order")
+    pr.add_argument("--out", help="prediction file (default: results/<run>/open/predictions/<model>/<split>.jsonl)")
+    pr.set_defaults(func=cmd_predict)
     s = sub.add_parser("score", help="score an open prediction file per topic, dataset and fact")
     s.add_argument("predictions", help="prediction JSONL (mammovqa.predictions format) answering open items")
     _run_args(s)
