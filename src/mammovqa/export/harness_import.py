@@ -191,57 +191,36 @@ def items_checksum(items: Sequence[QAItem]) -> str:
     return sha256_text("\n".join(sorted(map(_item_json, items))))
 
 
-class _NotPlain(Exception):
-    """An item field that is not of the plain type :func:`_item_json` spells out itself."""
-
-
-def _js(x: object) -> str:
-    if type(x) is not str:
-        raise _NotPlain
-    return encode_basestring(x)
-
-
-def _js_opt(x: object) -> str:
-    return "null" if x is None else _js(x)
-
-
-def _js_int(x: object) -> str:
-    if type(x) is not int:
-        raise _NotPlain
-    return int.__repr__(x)
-
-
-def _js_strs(x: object) -> str:
-    if type(x) is not list:
-        raise _NotPlain
-    return "[" + ",".join(map(_js, x)) + "]"
-
-
 def _item_json(it: QAItem) -> str:
     """``dumps(item.to_json())``, spelled out field by field in sorted key order.
 
-    Why: the generic encoder sorts the keys of every one of 565K items; here plain strings go through the very
-    string encoder ``json.dumps`` uses, and anything else (an unexpected type, ``extra`` entries, an attribute
-    that is not a field) takes the generic path. ``tests/test_export_import.py`` checks the two agree.
+    Why: the generic encoder sorts the keys of every one of 565K items; here the strings go through the very
+    string encoder ``json.dumps`` uses (which refuses anything but a string), and anything else (an unexpected
+    type, ``extra`` entries, an attribute that is not a field) takes the generic path.
+    ``tests/test_export_import.py`` checks the two agree.
     """
     from ..qa.items import QA_SCHEMA
 
     d = vars(it)
     if d.keys() != _ITEM_FIELDS:
         return _CANONICAL({**d, "schema": QA_SCHEMA})
+    ans, imgs, opts, extra, seed, wi = d["answer"], d["images"], d["options"], d["extra"], d["seed"], d["wording_index"]
+    ex, site = d["exam_id"], d["site"]
+    if not (type(ans) is list and type(imgs) is list and type(opts) is list and type(extra) is dict and not extra
+            and type(seed) is int and type(wi) is int and type(QA_SCHEMA) is int):
+        return _CANONICAL({**d, "schema": QA_SCHEMA})
+    enc, join = encode_basestring, ",".join
     try:
-        extra = d["extra"]
-        if type(extra) is not dict:
-            raise _NotPlain
-        return (f'{{"answer":{_js_strs(d["answer"])},"dataset":{_js(d["dataset"])},'
-                f'"exam_id":{_js_opt(d["exam_id"])},"extra":{_CANONICAL(extra) if extra else "{}"},'
-                f'"id":{_js(d["id"])},"images":{_js_strs(d["images"])},"kind":{_js(d["kind"])},'
-                f'"level":{_js(d["level"])},"options":{_js_strs(d["options"])},"part":{_js(d["part"])},'
-                f'"patient_id":{_js(d["patient_id"])},"question":{_js(d["question"])},'
-                f'"record_id":{_js(d["record_id"])},"role":{_js(d["role"])},"schema":{_js_int(QA_SCHEMA)},'
-                f'"seed":{_js_int(d["seed"])},"site":{_js_opt(d["site"])},"split":{_js(d["split"])},'
-                f'"topic":{_js(d["topic"])},"wording_index":{_js_int(d["wording_index"])}}}')
-    except _NotPlain:
+        return ('{"answer":[' + join(map(enc, ans)) + '],"dataset":' + enc(d["dataset"])
+                + ',"exam_id":' + ("null" if ex is None else enc(ex)) + ',"extra":{},"id":' + enc(d["id"])
+                + ',"images":[' + join(map(enc, imgs)) + '],"kind":' + enc(d["kind"]) + ',"level":' + enc(d["level"])
+                + ',"options":[' + join(map(enc, opts)) + '],"part":' + enc(d["part"])
+                + ',"patient_id":' + enc(d["patient_id"]) + ',"question":' + enc(d["question"])
+                + ',"record_id":' + enc(d["record_id"]) + ',"role":' + enc(d["role"])
+                + ',"schema":' + int.__repr__(QA_SCHEMA) + ',"seed":' + int.__repr__(seed)
+                + ',"site":' + ("null" if site is None else enc(site)) + ',"split":' + enc(d["split"])
+                + ',"topic":' + enc(d["topic"]) + ',"wording_index":' + int.__repr__(wi) + "}")
+    except TypeError:  # a value that is not a string where one was expected
         return _CANONICAL({**d, "schema": QA_SCHEMA})
 
 
@@ -338,18 +317,22 @@ def _import(fmt: str, files: Sequence[str | Path], model: str, source: str, prof
     if not answers:
         raise DataError(paths[0], None, "no answers in the file(s)")
     version = harness_version or (lmms_eval_version(paths[0]) if fmt == "lmms-eval" else vlmevalkit_version())
-    groups = sorted({(it.split, it.level) for it in items if it.id in answers})
+    by_group: dict[tuple[str, str], list[QAItem]] = {}
+    for it in items:  # one pass: every (split, level) group in file order
+        by_group.setdefault((it.split, it.level), []).append(it)
     harness_files = [{"file": p.name, "sha256": sha256_file(p)} for p in paths]
     model_json = encode_basestring(model) if isinstance(model, str) else ""
     written: dict[str, Any] = {}
-    for split, level in groups:
-        group = [it for it in items if it.split == split and it.level == level]
+    for split, level in sorted(by_group):
+        group = by_group[split, level]
+        answered = [it for it in group if it.id in answers]
+        if not answered:  # only the groups the file answers are written
+            continue
+        missing = [it.id for it in group if it.id not in answers]
         out = run.predictions(model, split, level)
         prov = provenance(seed=seed, model_id=model, data_checksum=items_checksum(group), backend="harness",
                           harness=fmt, harness_version=version, split=split, level=level,
                           harness_files=harness_files)
-        answered = [it for it in group if it.id in answers]
-        missing = [it.id for it in group if it.id not in answers]
         _write_predictions(out, prov, (_row_line(it, answers[it.id], model, model_json) for it in answered))
         written[f"{split}_{level}"] = {"file": str(out), "answers": len(answered), "missing": len(missing),
                                        "missing_ids": missing[:5],
