@@ -49,7 +49,7 @@ endef
 help: ## list targets (default)
 	@echo "mammovqa — make targets (PROFILE=$(PROFILE) SOURCE=$(SOURCE) SEED=$(SEED) -> run '$(RUN)')"
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-22s %s\n", $$1, $$2}'
-	@echo "Profiles: smoke (wiring check: about 6 min on 2 cores), default (figures worth reading: about 15-20 min), full (tens of thousands of images: hours)."
+	@echo "Profiles: smoke (wiring check: about 6 min on 2 cores, open-ended stages included), default (figures worth reading: about 15-20 min, plus 3-4 min of open-ended stages), full (tens of thousands of images: hours)."
 	@echo "A fresh machine first spends 1-4 min creating .venv. Call the CLI as .venv/bin/mammovqa (or source .venv/bin/activate)."
 	@echo "Outputs: $(DATA)/ (benchmark), $(RESULTS)/ (predictions, metrics), $(FIGS)/, $(EXEC)/ (executed notebooks)."
 
