@@ -47,16 +47,17 @@ REQUIRED_FIGURES: list[str] = [
     "zero_shot_weighted_accuracy", "matcher_disagreement", "training_curves", "finetune_vs_zero_shot",
     "confusion_matrices", "external_vs_internal", "significance_forest", "abs_vs_weighted",
     "balance_vs_gap", "breast_vs_finding", "position_bias", "report_metrics", "birads_confusion",
-    "real_dicom_masking", "realism",
+    "real_dicom_masking", "realism", "open_fact_accuracy",
 ]
 REQUIRED_TABLES: list[str] = [
     "dataset_composition", "zero_shot_metrics", "finetune_metrics", "external_metrics", "significance",
     "power", "report_metrics", "published_vs_reproduced", "data_audit", "realism", "finetune_intervals",
-    "external_intervals",
+    "external_intervals", "open_fact_accuracy_wide",
 ]
 #: Stage prefixes of variables (``<stage>_<name>``) the manuscript reads; protocol_/published_ are the
 #: paper's own (``paper/protocol_vars.yaml``, ``paper/published.yaml``), data_source_note is derived.
-VARIABLE_STAGES: tuple[str, ...] = ("stats", "realism", "zeroshot", "finetune", "external", "significance", "report")
+VARIABLE_STAGES: tuple[str, ...] = ("stats", "realism", "zeroshot", "finetune", "external", "significance", "report",
+                                   "open")
 
 FIGURE_SUFFIX = ".png"
 #: Numbers allowed in prose without a variable. Kept empty on purpose: protocol constants live in
@@ -418,6 +419,23 @@ def _resolve_figures(text: str, run: RunPaths, build: Path, note: str, allow_mis
     return _FIGURE.sub(repl, text), figures
 
 
+def _resolve_sections(text: str, source_dir: Path, missing: list[str]) -> str:
+    """Expand ``{{< include <file>.qmd >}}`` (manuscript sections, not ``tables/``) first, so that a section's
+    variables, numbers and figures are resolved and checked like the main file's."""
+
+    def repl(m: re.Match[str]) -> str:
+        rel = m.group(1)
+        if rel.startswith("tables/"):
+            return m.group(0)
+        src = source_dir / rel
+        if src.exists():
+            return src.read_text(encoding="utf-8").rstrip("\n")
+        missing.append(f"include {src}")
+        return f"**[missing section: {rel}]**"
+
+    return _INCLUDE.sub(repl, text)
+
+
 def _resolve_includes(text: str, run: RunPaths, source_dir: Path, allow_missing: bool,
                       missing: list[str]) -> str:
     """Expand ``{{< include path >}}``; ``tables/<stem>.md`` comes from the run's table folder."""
@@ -461,7 +479,7 @@ def prepare(run: RunPaths, source_qmd: Path | None = None, allow_missing: bool =
     note = variables["data_source_note"]
     missing: list[str] = []
 
-    text = source_qmd.read_text(encoding="utf-8")
+    text = _resolve_sections(source_qmd.read_text(encoding="utf-8"), source_qmd.parent, missing)
     text, missing_vars = substitute_variables(text, variables, allow_missing=True)  # report all at the end
     missing += [f"unknown manuscript variable {v}" for v in missing_vars]
     untraced = check_numbers_traceable(text, variables)
@@ -719,7 +737,7 @@ def headline_mismatches(run: RunPaths) -> list[str]:
 
 def unused_expectations(source_qmd: Path = PAPER_DIR / "index.qmd") -> dict[str, list[str]]:
     """REQUIRED_FIGURES / REQUIRED_TABLES entries the manuscript does not use (to keep the lists honest)."""
-    text = source_qmd.read_text(encoding="utf-8")
+    text = _resolve_sections(source_qmd.read_text(encoding="utf-8"), source_qmd.parent, [])
     used_figs = {Path(m.group(2)).stem for m in _FIGURE.finditer(text)}
     used_tabs = {Path(p).stem for p in _INCLUDE.findall(text) if p.startswith("tables/")}
     return {"figures": [f for f in REQUIRED_FIGURES if f not in used_figs],
