@@ -128,7 +128,7 @@ $(call NB,05_significance): notebooks/05_significance.ipynb $(FT_PRED) $(CS_PRED
 
 reports-run: $(REPORTS) ## report generation: train + generate + score (expensive)
 $(REPORTS): $(ITEMS) $(TINY) $(wildcard src/mammovqa/report/*.py) src/mammovqa/eval/report_metrics.py $(wildcard configs/train/report_*.yaml) $(TRAIN_SRC)
-	$(PY) -m mammovqa.cli report stage --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
+	$(PY) -m mammovqa.cli stage report --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
 
 reports: $(call NB,06_report_generation) ## stage 6: report generation (AMRG) metrics, baselines, examples
 $(call NB,06_report_generation): notebooks/06_report_generation.ipynb $(REPORTS) src/mammovqa/viz/reports.py src/mammovqa/viz/style.py

@@ -125,7 +125,7 @@ def test_resume_restores_the_checkpoint_weights(tiny, items, tmp_path):
 
 
 def test_topic_without_training_items_is_reported():
-    from mammovqa.train.pipeline import topics_without_training
+    from mammovqa.train.finetune import topics_without_training
 
     def item(topic, split, level="image"):
         return QAItem(id=f"{topic}{split}", topic=topic, kind="single", level=level, dataset="d", part="breast",

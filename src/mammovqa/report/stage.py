@@ -542,7 +542,7 @@ def report_tiny_vlm(image_size: int = REPORT_TINY_IMAGE[0], patch_size: int = RE
 
 
 def _base_weights(model_id: str) -> Path:
-    from ..train.pipeline import base_weights
+    from ..train.finetune import base_weights
 
     if model_id == "tiny-vlm":
         return report_tiny_vlm()

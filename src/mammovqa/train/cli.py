@@ -9,7 +9,7 @@ from ..runargs import run_arguments
 
 
 def _train_vqa(args: argparse.Namespace) -> int:
-    from .pipeline import finetune
+    from .finetune import finetune
 
     summary = finetune(args.recipe, args.source, args.profile, args.seed, base_path=args.base_path,
                        max_steps=args.max_steps, epochs=args.epochs)
