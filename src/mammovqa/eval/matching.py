@@ -64,13 +64,20 @@ def match(prediction: str | None, options: Sequence[str], kind: Kind,
 def match_many(predictions: Sequence[str | None], options: Sequence[Sequence[str]], kinds: Sequence[str],
                matcher: Matcher = "strict") -> list[list[str]]:
     """Vectorised :func:`match`: each distinct (prediction, options, kind) triple is matched once."""
+    return [list(res) for res in match_many_shared(predictions, options, kinds, matcher)]
+
+
+def match_many_shared(predictions: Sequence[str | None], options: Sequence[Sequence[str]], kinds: Sequence[str],
+                      matcher: Matcher = "strict") -> list[tuple[str, ...]]:
+    """:func:`match_many` as tuples, one shared tuple per distinct decision (no list per item: scoring 565K
+    items reads them and lets them go)."""
     if not (len(predictions) == len(options) == len(kinds)):
         raise ValueError(f"length mismatch: {len(predictions)} predictions, {len(options)} option lists, "
                          f"{len(kinds)} kinds")
     _check_matcher(matcher)
     opt_cache: dict[tuple[str, ...], tuple[str, ...]] = {}
     memo: dict[tuple[str | None, tuple[str, ...], str], tuple[str, ...]] = {}
-    out: list[list[str]] = []
+    out: list[tuple[str, ...]] = []
     for pred, opts, kind in zip(predictions, options, kinds, strict=True):
         key_opts = tuple(opts)
         checked = opt_cache.get(key_opts)
@@ -80,7 +87,7 @@ def match_many(predictions: Sequence[str | None], options: Sequence[Sequence[str
         res = memo.get(key)
         if res is None:
             res = memo[key] = _match_one(pred, checked, kind, matcher)
-        out.append(list(res))
+        out.append(res)
     return out
 
 

@@ -24,7 +24,7 @@ from ..errors import DataError
 from ..io import gc_paused
 from ..predictions import PredictionSet, is_missing_output
 from ..qa.items import LETTERS, QAItem
-from .matching import Matcher, match_many, random_chance
+from .matching import Matcher, match_many_shared, random_chance
 
 SCORE_COLUMNS = ("id", "model", "matcher", "split", "level", "topic", "topic_key", "kind", "dataset", "part", "role",
                  "record_id", "patient_id", "exam_id", "n_options", "gold", "pred", "correct", "missing", "random_p")
@@ -130,14 +130,15 @@ def _usable_outputs(items: list[QAItem], rows: Mapping[str, Mapping[str, Any]],
             missing.append(True)
             continue
         _check_row(it, row, source)
+        out = row.get("output")
         if row.get("error") is not None:
             counts["errors"] += 1
-        elif is_missing_output(row.get("output")):
+        elif is_missing_output(out):
             counts["empty"] += 1
         elif is_random_fill(row):
             counts["random_fill"] += 1
         else:
-            outputs.append(str(row["output"]))
+            outputs.append(out if type(out) is str else str(out))
             missing.append(False)
             continue
         outputs.append(None)
@@ -157,12 +158,26 @@ def _random_p(n_options: int, kind: str) -> float:
 
 
 def _score_frame(items: list[QAItem], model: str | None, matcher: str, missing: list[bool],
-                 chosen: list[list[str]]) -> pd.DataFrame:
-    """The score table built column by column (one list per column, no per-item dict)."""
+                 chosen: list[tuple[str, ...]]) -> pd.DataFrame:
+    """The score table built column by column (one list per column, no per-item dict).
+
+    ``gold``/``pred`` are the sorted option texts joined by ``|``; ``correct`` is a non-empty choice whose
+    sorted texts equal the sorted gold texts. Both are worked out once per distinct answer or decision.
+    """
     if not items:  # no values to infer dtypes from: object columns, as a frame of no records has
         return pd.DataFrame([], columns=list(SCORE_COLUMNS))
-    gold_sets = [sorted(it.answer) for it in items]
-    chosen_sets = [sorted(ch) for ch in chosen]
+    sets: dict[tuple[str, ...], tuple[list[str], str]] = {}
+
+    def canon(texts: Sequence[str]) -> tuple[list[str], str]:
+        key = tuple(texts)
+        got = sets.get(key)
+        if got is None:
+            srt = sorted(key)
+            got = sets[key] = (srt, "|".join(srt))
+        return got
+
+    gold = [canon(it.answer) for it in items]
+    pred = [canon(ch) for ch in chosen]
     n = len(items)
     cols: dict[str, list[Any]] = {
         "id": [it.id for it in items], "model": [model] * n, "matcher": [matcher] * n,
@@ -172,8 +187,8 @@ def _score_frame(items: list[QAItem], model: str | None, matcher: str, missing: 
         "part": [it.part for it in items], "role": [it.role for it in items],
         "record_id": [it.record_id for it in items], "patient_id": [it.patient_id for it in items],
         "exam_id": [it.exam_id for it in items], "n_options": [len(it.options) for it in items],
-        "gold": ["|".join(g) for g in gold_sets], "pred": ["|".join(c) for c in chosen_sets],
-        "correct": [int(bool(c) and c == g) for c, g in zip(chosen_sets, gold_sets, strict=True)],
+        "gold": [g[1] for g in gold], "pred": [p[1] for p in pred],
+        "correct": [int(bool(p[0]) and p[0] == g[0]) for p, g in zip(pred, gold, strict=True)],
         "missing": missing,
         "random_p": [_random_p(len(it.options), it.kind) for it in items],
     }
@@ -193,7 +208,7 @@ def score_items(items: list[QAItem], predictions: PredictionSet | Mapping[str, M
     model = model or file_model
     with gc_paused():  # hundreds of thousands of acyclic rows: nothing for the cycle collector to find
         outputs, missing, counts = _usable_outputs(items, rows, source)
-        chosen = match_many(outputs, [it.options for it in items], [it.kind for it in items], matcher)
+        chosen = match_many_shared(outputs, [it.options for it in items], [it.kind for it in items], matcher)
         df = _score_frame(items, model, matcher, missing, chosen)
     df = df.astype({"correct": int, "missing": bool, "n_options": int})
     ids = {it.id for it in items}
