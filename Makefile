@@ -81,7 +81,7 @@ REPORTS   := $(RESULTS)/reports/stage_summary.json
 OPEN_ITEMS := $(DATA)/qa/open_items.jsonl
 OPEN_ZS   := $(RESULTS)/open/zero_shot_manifest.json
 OPEN_FT   := $(RESULTS)/open/train/tiny-vlm-mammo-open/predict_summary.json
-OPEN_SRC  := src/mammovqa/qa/open.py src/mammovqa/eval/open_scoring.py src/mammovqa/eval/open_predict.py src/mammovqa/eval/clinical.py data_manifest/clinical_vocabulary.yaml configs/profiles.yaml
+OPEN_SRC  := src/mammovqa/qa/open.py src/mammovqa/eval/open_scoring.py src/mammovqa/eval/open_predict.py src/mammovqa/eval/clinical.py data_manifest/clinical_vocabulary.yaml configs/profiles.yaml src/mammovqa/budgets.py
 NB        = $(EXEC)/$(1).ipynb
 STAGE     = $(PY) -m mammovqa.cli stage $(1) --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
 
@@ -107,7 +107,7 @@ $(call NB,02_zero_shot): notebooks/02_zero_shot.ipynb $(ZS_PRED) $(EVAL_SRC) src
 train: $(FT_PRED) $(CS_PRED) ## fine-tune the tiny VLM (CPU default) and the closed-set baselines (expensive)
 $(FT_PRED): $(ITEMS) $(TINY) configs/train/tiny_cpu.yaml $(TRAIN_SRC) $(MODEL_SRC)
 	$(call STAGE,finetune)
-$(CS_PRED): $(ITEMS) configs/train/closed_set.yaml src/mammovqa/train/closed_set.py
+$(CS_PRED): $(ITEMS) configs/train/closed_set.yaml src/mammovqa/train/closed_set.py configs/profiles.yaml src/mammovqa/budgets.py
 	$(call STAGE,closed-set)
 $(CIRC_PRED): $(FT_PRED) src/mammovqa/stats/robustness.py
 	$(call STAGE,circular)
@@ -127,7 +127,7 @@ $(call NB,05_significance): notebooks/05_significance.ipynb $(FT_PRED) $(CS_PRED
 	$(call papermill,$<,$@)
 
 reports-run: $(REPORTS) ## report generation: train + generate + score (expensive)
-$(REPORTS): $(ITEMS) $(TINY) $(wildcard src/mammovqa/report/*.py) src/mammovqa/eval/report_metrics.py $(wildcard configs/train/report_*.yaml) $(TRAIN_SRC)
+$(REPORTS): $(ITEMS) $(TINY) $(wildcard src/mammovqa/report/*.py) src/mammovqa/eval/report_metrics.py $(wildcard configs/train/report_*.yaml) $(TRAIN_SRC) configs/profiles.yaml src/mammovqa/budgets.py
 	$(PY) -m mammovqa.cli stage report --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
 
 reports: $(call NB,06_report_generation) ## stage 6: report generation (AMRG) metrics, baselines, examples

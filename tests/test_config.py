@@ -177,3 +177,21 @@ def test_local_dataset_roots_errors_name_file_key_and_value(tmp_path, text, key,
     with pytest.raises(ConfigError) as info:
         local_dataset_roots(f)
     assert info.value.file == str(f) and info.value.key == key and what in str(info.value)
+
+
+def test_every_stage_budget_lives_in_configs_profiles_yaml(tmp_path):
+    """Issue 15: a profile's budget was spread over report/stage.PROFILE_CAPS, closed_set.yaml and the open
+    stages' file; now one file (configs/profiles.yaml) holds a section per stage, validated with file and key."""
+    from mammovqa.budgets import closed_set_epochs, open_budget, report_budget, stage_budgets
+    from mammovqa.report.stage import caps_for
+
+    budgets = stage_budgets()
+    assert set(budgets.report) == set(budgets.closed_set) == set(budgets.open_ended) == {"smoke", "default", "full"}
+    assert caps_for("default").lesion_oversample == report_budget("default").lesion_oversample == 2
+    assert caps_for("default").epochs == 2 and isinstance(caps_for("default").epochs, int)  # same bytes as before
+    assert closed_set_epochs("default", 1) == 4 and closed_set_epochs("my-profile", 1) == 1
+    assert open_budget("smoke").max_eval_items is not None
+    bad = tmp_path / "profiles.yaml"
+    bad.write_text("report:\n  default: {train_max: 1, epochs: 1, val_max: 1, test_max: 1, max_new_tokens: x}\n")
+    with pytest.raises(ConfigError, match="max_new_tokens"):
+        report_budget("default", bad)

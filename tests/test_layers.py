@@ -23,7 +23,8 @@ LAYERS: tuple[str, ...] = ("base", "data", "qa", "models/train", "eval", "stats"
 PREFIX_LAYER: dict[str, str] = {
     "": "base",  # mammovqa/__init__.py
     "errors": "base", "config": "base", "io": "base", "paths": "base", "seeding": "base", "schema": "base",
-    "runargs": "base",       # the --source/--profile/--seed arguments every sub-command shares
+    "runargs": "base",
+    "budgets": "base",       # per-profile stage budgets (configs/profiles.yaml)       # the --source/--profile/--seed arguments every sub-command shares
     "published": "base",     # the published headline numbers: quoted by the paper, compared with by the stages
     "outputs": "base",       # tables and manuscript variables: written by stages, read by the paper
     "predictions": "base",   # the prediction-file format: written by models, read by eval

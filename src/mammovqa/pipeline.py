@@ -26,15 +26,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, StrictInt
-
-from .config import get_profile, load_yaml
-from .errors import ConfigError
+from .budgets import OpenBudget, open_budget
+from .config import get_profile
 from .io import file_lock, write_json_atomic
-from .paths import CONFIG_DIR, LOCAL_MODELS_DIR, RunPaths, relative_to_root, safe_name
+from .paths import LOCAL_MODELS_DIR, RunPaths, relative_to_root, safe_name
 from .qa.items import QAItem, read_items
 from .runargs import run_arguments
-from .schema import Schema, validate
 from .seeding import stable_fraction
 
 if TYPE_CHECKING:
@@ -261,31 +258,6 @@ def paper_table(run: RunPaths) -> dict[str, Any]:
 OPEN_FINETUNED_ID = "tiny-vlm-mammo-open"
 OPEN_SPLITS = ("test", "external")
 OPEN_GROUPS = ("fact", "topic", "dataset")
-
-
-class OpenBudget(Schema):
-    """The per-profile budget of the open stages (``configs/profiles.yaml``, key ``open_ended``);
-    ``max_eval_items`` caps each evaluated split and the validation items of the open fine-tune."""
-
-    train_max_items: StrictInt | None = None
-    epochs: float = 1.0
-    max_eval_items: StrictInt | None = None
-    max_new_tokens: StrictInt = 40
-    batch_size: StrictInt = 16
-
-
-class _BudgetFile(Schema):
-    schema_: int | None = Field(default=None, alias="schema")
-    open_ended: dict[str, OpenBudget]
-
-
-def open_budget(profile: str, path: str | Path | None = None) -> OpenBudget:
-    """The open-ended budget of a profile; a profile missing from the file is a ConfigError naming the file."""
-    file = Path(path) if path else CONFIG_DIR / "profiles.yaml"
-    budgets = validate(_BudgetFile, load_yaml(file), file).open_ended
-    if profile not in budgets:
-        raise ConfigError(file, "open_ended", f"no budget for profile {profile!r}; known: {', '.join(budgets)}")
-    return budgets[profile]
 
 
 def open_eval_ids(items: Sequence[QAItem], budget: OpenBudget, seed: int) -> dict[str, list[str]]:

@@ -2,14 +2,14 @@
 metrics with patient-clustered CIs -> tables and manuscript variables (figures: notebook 06, from these files).
 
 Why one function writes every data file: the notebook (06) and the paper read only these files, so restyling a
-figure never re-runs a model, and figures are drawn in one place (the notebooks) for every stage. Why profile caps live here (``PROFILE_CAPS``) and not in the recipe: the recipe is the
-method (what the study would publish), the caps are the budget of a machine (the default profile must finish in
-six minutes on two CPU cores); ``load_recipe`` rejects unknown keys, so mixing them would need a schema change.
+figure never re-runs a model, and figures are drawn in one place (the notebooks) for every stage. The profile's
+caps (``caps_for``) come from ``configs/profiles.yaml``: the recipe is the method (what the study would publish),
+the caps are the budget of a machine (the default profile must finish in six minutes on two CPU cores).
 
 The tiny CPU model (recipe ``report_tiny_cpu.yaml``) is fine-tuned from ``report_tiny_vlm()``, a tiny VLM built at
 the phantom's full 256 px with 32-px patches (the same 64 image tokens as the shared 64-px tiny VLM, whose lesions
 are one or two pixels), for 2 epochs with reports naming a finding seen twice per epoch (``lesion_oversample``).
-See ``PROFILE_CAPS`` for the measurements behind that choice; METEOR 1.5 comes from
+See ``configs/profiles.yaml`` for the measurements behind that choice; METEOR 1.5 comes from
 ``eval.report_metrics.score_systems`` (all systems in one Java process).
 
 Outputs (``RunPaths``):
@@ -72,22 +72,6 @@ class ReportCaps:
     lesion_oversample: int = 1  # copies per epoch of each training report that names a finding (1 = none extra)
 
 
-#: default, measured on phantom default (seed 0, 200 test reports) on the shared 2-core machine:
-#:   1 epoch, 64-px tiny VLM: BI-RADS 1 for every image (BI-RADS acc 0.485 = majority, finding F1 0, ROUGE-L 0.565).
-#:   2 epochs, 128 px / 16-px patches: still BI-RADS 1 everywhere (ROUGE-L 0.568 vs retrieval 0.560); 106 s stage.
-#:   2 epochs, 256 px / 32-px patches, finding reports x2 (this default): the model varies with the image (BI-RADS
-#:   1 or 4b; finding F1 0.20, density acc 0.73 vs retrieval 0.725, BI-RADS acc 0.350 vs retrieval 0.310) but
-#:   only ties retrieval on ROUGE-L (0.560 vs 0.560): the issue target (beat retrieval on both) is NOT met yet.
-#:   382 steps; stage 287 s wall / ~240 CPU-s with one torch thread while another job used the other core.
-#: Caution: two torch threads on a core another process is using ran 10x slower (3.7 s vs 0.3 s per step).
-#: smoke checks wiring only: 12 steps cannot learn a report, so generation is cut at 64 tokens.
-PROFILE_CAPS: dict[str, ReportCaps] = {
-    "smoke": ReportCaps(train_max=192, epochs=1, val_max=16, test_max=48, max_new_tokens=64, n_boot=500),
-    "default": ReportCaps(train_max=None, epochs=2, val_max=64, test_max=200, max_new_tokens=192,
-                          lesion_oversample=2),
-    "full": ReportCaps(train_max=None, epochs=3, val_max=128, test_max=None, max_new_tokens=192),
-}
-
 MODEL_SYSTEM = "fine-tuned"
 #: The extractor's hand-written phrasing corpus; its per-fact accuracy is quoted by the manuscript. Found beside
 #: the package sources (not under ``MAMMOVQA_ROOT``, which may be a scratch run folder).
@@ -104,9 +88,12 @@ PUBLISHED_KEYS = {"rouge_l": "amrg_rouge_l", "meteor": "amrg_meteor", "cider": "
 
 
 def caps_for(profile: str) -> ReportCaps:
-    """The profile's caps; an unknown profile (a user-defined one) gets the default budget."""
+    """The profile's budget (``configs/profiles.yaml``, section ``report``; measurements there); an unknown
+    profile (a user-defined one) gets the default budget."""
+    from ..budgets import report_budget
+
     get_profile(profile)  # raises a ConfigError naming the known profiles
-    return PROFILE_CAPS.get(profile, PROFILE_CAPS["default"])
+    return ReportCaps(**report_budget(profile).model_dump())
 
 
 def source_label(run: RunPaths) -> str:

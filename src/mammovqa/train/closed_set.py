@@ -24,6 +24,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
+from ..budgets import closed_set_epochs
 from ..config import load_topics, load_yaml
 from ..io import provenance, write_json_atomic
 from ..paths import CONFIG_DIR, RunPaths, resolve
@@ -227,7 +228,7 @@ def run_closed_set(run: RunPaths, models: Sequence[str] = MODELS, seed: int = 0,
                    config_path: str | Path | None = None, eval_splits: Sequence[str] = ("test", "external")) -> dict[str, Any]:
     """Train every requested baseline on the run's image-level train split and write prediction files."""
     cfg = load_config(config_path)
-    epochs = epochs or int(cfg.get("epochs_by_profile", {}).get(run.profile, cfg["epochs"]))
+    epochs = epochs or closed_set_epochs(run.profile, cfg["epochs"])  # configs/profiles.yaml, section closed_set
     items = [it for it in read_items(run.qa_items) if it.level == "image"]
     train = [it for it in items if it.split == "train"]
     evaluate = [it for it in items if it.split in eval_splits]
