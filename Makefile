@@ -44,7 +44,7 @@ define papermill
 	@mv $(2).tmp.ipynb $(2)
 endef
 
-.PHONY: help all venv data stats zeroshot-predictions zeroshot train finetune external significance reports-run reports open-items open-run open paper test lint clean clean-run bench
+.PHONY: help all venv data stats zeroshot-predictions zeroshot train finetune external significance reports-run reports open-items open-run open paper test lint clean clean-run bench docs-notebooks
 
 help: ## list targets (default)
 	@echo "mammovqa — make targets (PROFILE=$(PROFILE) SOURCE=$(SOURCE) SEED=$(SEED) -> run '$(RUN)')"
@@ -159,6 +159,11 @@ $(PAPER_OUT): $(NOTEBOOKS_OUT) $(wildcard paper/*.qmd paper/sections/*.qmd paper
 	$(PY) -m mammovqa.paper --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
 
 all: $(PAPER_OUT) ## reproduce every figure, table and the manuscript (PROFILE=smoke|default|full, SOURCE=phantom|real)
+
+DOCS_NB := docs/notebooks/$(RUN)/index.md
+docs-notebooks: $(DOCS_NB) ## publish this run's executed notebooks as HTML under docs/notebooks/<run>/ (README links the default run)
+$(DOCS_NB): $(NOTEBOOKS_OUT) src/mammovqa/notebook_pages.py
+	$(PY) -m mammovqa.notebook_pages --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
 
 # ---------------------------------------------------------------- quality
 test: $(STAMP) ## run the test suite (includes a smoke-profile notebook run)

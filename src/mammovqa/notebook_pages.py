@@ -51,7 +51,7 @@ def index_page(run: RunPaths, names: list[str]) -> str:
     lines = [f"# Executed notebooks of the run `{run.name}`", "",
              "Static copies of the stage notebooks as `make all` executed them for this run "
              f"(`notebooks/executed/{run.name}/`). Every number and figure in them was computed by the pipeline "
-             f"from the run's own files. Made by `make docs-notebooks RUN_PROFILE={run.profile}` "
+             f"from the run's own files. Made by `make docs-notebooks PROFILE={run.profile}` "
              "(`python -m mammovqa.notebook_pages`).", ""]
     if run.source == "phantom":
         lines += ["*Synthetic phantom data, not real mammograms: these pages show what the pipeline computes, "
