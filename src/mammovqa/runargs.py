@@ -22,7 +22,8 @@ def run_arguments(seed_help: str = "run seed: splits, option order, sampling (de
                    help="phantom (synthetic, built in) or real (datasets in data_manifest/local.yaml); "
                         "default: %(default)s")
     g.add_argument("--profile", default="default",
-                   help="smoke | default | full (budgets in data_manifest/profiles.yaml); default: %(default)s")
+                   help="smoke | default | full (benchmark size: data_manifest/profiles.yaml; stage budgets: "
+                        "configs/profiles.yaml); default: %(default)s")
     if with_seed:
         g.add_argument("--seed", type=int, default=0, help=seed_help)
     return p

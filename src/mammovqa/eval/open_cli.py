@@ -16,6 +16,7 @@ from ..paths import RunPaths, safe_name
 from ..predictions import read_predictions
 from ..qa.items import SPLITS, read_items, write_items
 from ..qa.open import build_open_items, open_items_path
+from ..runargs import run_arguments
 from .open_scoring import OPEN_BASELINES, open_model_id, open_summary, run_open_baseline, score_open
 
 
@@ -104,28 +105,20 @@ def _split_of(path: str, rows: dict, items: list) -> str:
     return splits.pop()
 
 
-def _run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", default="phantom", help="run source (default: phantom)")
-    p.add_argument("--profile", default="default", help="run profile (default: default)")
-    p.add_argument("--seed", type=int, default=0, help="run seed; also seeds the open wordings (default: 0)")
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     top = subparsers.add_parser("open", help="open-ended MammoVQA: build items, baselines, score",
                                 description="Open-ended questions (no options) built from a run's closed items, "
                                 "scored with the offline clinical fact extractor (mammovqa.eval.clinical).")
     sub = top.add_subparsers(dest="open_command", metavar="STEP", required=True)
-    b = sub.add_parser("build", help="write data/<run>/qa/open_items.jsonl from the run's closed items")
-    _run_args(b)
+    run = run_arguments("run seed; also seeds the open wordings (default: %(default)s)")
+    b = sub.add_parser("build", parents=[run], help="write data/<run>/qa/open_items.jsonl from the run's closed items")
     b.set_defaults(func=cmd_build)
-    bl = sub.add_parser("baselines", help="write weight-free open baselines (random option text, majority answer)")
-    _run_args(bl)
+    bl = sub.add_parser("baselines", parents=[run], help="write weight-free open baselines (random option text, majority answer)")
     bl.add_argument("--split", choices=SPLITS, default="test", help="split to answer (default: test)")
     bl.add_argument("--baseline", action="append", choices=OPEN_BASELINES, help="repeatable (default: both)")
     bl.add_argument("--baseline-seed", type=int, default=0, help="seed of the random baseline (default: 0)")
     bl.set_defaults(func=cmd_baselines)
-    pr = sub.add_parser("predict", help="answer the open items of a split with a local transformers VLM")
-    _run_args(pr)
+    pr = sub.add_parser("predict", parents=[run], help="answer the open items of a split with a local transformers VLM")
     pr.add_argument("--model", required=True, help="registry id (data_manifest/models.yaml) or a checkpoint folder")
     pr.add_argument("--model-path", help="weights folder when --model is a name (default: the registry's lookup)")
     pr.add_argument("--split", choices=SPLITS, default="test", help="split to answer (default: test)")
@@ -135,9 +128,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("--max-items", type=int, help="answer only the first N items of the split, in id order")
     pr.add_argument("--out", help="prediction file (default: results/<run>/open/predictions/<model>/<split>.jsonl)")
     pr.set_defaults(func=cmd_predict)
-    s = sub.add_parser("score", help="score an open prediction file per topic, dataset and fact")
+    s = sub.add_parser("score", parents=[run], help="score an open prediction file per topic, dataset and fact")
     s.add_argument("predictions", help="prediction JSONL (mammovqa.predictions format) answering open items")
-    _run_args(s)
     s.add_argument("--split", choices=SPLITS, help="split to score (default: the one the predictions answer)")
     s.add_argument("--scores-out", help="write the per-item score table (CSV) here")
     s.set_defaults(func=cmd_score)
