@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError
-from .io import JsonlAppender, file_lock, iter_jsonl
+from .io import JsonlAppender, file_lock, gc_paused, iter_jsonl
 
 PREDICTION_KEYS = ("id", "model", "prompt", "options", "output", "latency_s", "error")
 NULL_OUTPUTS = ("null", "none")  # what a JSON null becomes when a client stringifies it (OpenAI ``content: null``)
@@ -71,17 +71,18 @@ def read_predictions(path: str | Path) -> PredictionSet:
     provenance: dict[str, Any] = {}
     rows: dict[str, dict[str, Any]] = {}
     dups: list[str] = []
-    for line, obj in iter_jsonl(path, tolerate_torn_tail=True):
-        if "provenance" in obj and "id" not in obj:
-            provenance = obj["provenance"]
-            continue
-        if "id" not in obj or "output" not in obj:
-            raise DataError(path, line, f"prediction line lacks 'id' or 'output': keys {sorted(obj)}")
-        prev = rows.get(obj["id"])
-        if prev is not None and prev.get("error") is None:
-            dups.append(obj["id"])  # two successful answers for one item: reported, first one kept
-            continue
-        rows[obj["id"]] = obj  # new, or a retry replacing a failed attempt
+    with gc_paused():  # hundreds of thousands of small dicts: no collection passes while they are built
+        for line, obj in iter_jsonl(path, tolerate_torn_tail=True):
+            if "provenance" in obj and "id" not in obj:
+                provenance = obj["provenance"]
+                continue
+            if "id" not in obj or "output" not in obj:
+                raise DataError(path, line, f"prediction line lacks 'id' or 'output': keys {sorted(obj)}")
+            prev = rows.get(obj["id"])
+            if prev is not None and prev.get("error") is None:
+                dups.append(obj["id"])  # two successful answers for one item: reported, first one kept
+                continue
+            rows[obj["id"]] = obj  # new, or a retry replacing a failed attempt
     return PredictionSet(path, provenance, rows, dups)
 
 
