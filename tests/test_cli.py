@@ -53,3 +53,29 @@ def test_unwritable_output_is_a_message_not_a_traceback() -> None:
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert "mammovqa: error: cannot write" in proc.stderr and "MAMMOVQA_ROOT" in proc.stderr
+
+
+def _subparsers(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield name, sub
+                yield from ((f"{name} {n}", p) for n, p in _subparsers(sub))
+
+
+def test_every_run_argument_is_spelled_one_way():
+    """Issue 15: --source/--profile/--seed come from one parent (mammovqa.runargs); a sub-command with another
+    default, no choices or other help would read or write another run than the user meant."""
+    from mammovqa.cli import build_parser
+    from mammovqa.runargs import SOURCES
+
+    seen = 0
+    for name, parser in _subparsers(build_parser()):
+        opts = {a.dest: a for a in parser._actions if a.option_strings}
+        if "source" in opts:
+            seen += 1
+            assert tuple(opts["source"].choices or ()) == SOURCES and opts["source"].default == "phantom", name
+            assert opts["profile"].default == "default" and "configs/profiles.yaml" in opts["profile"].help, name
+    assert seen >= 12

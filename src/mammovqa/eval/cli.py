@@ -18,6 +18,7 @@ from ..outputs import write_table
 from ..paths import ROOT, RunPaths
 from ..predictions import read_predictions
 from ..qa.items import SPLITS, QAItem, read_items
+from ..runargs import add_run_arguments
 from .metrics import metrics_table
 
 LEVELS = ("image", "exam")
@@ -175,7 +176,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--baseline", action="append", choices=("random", "prior", "first-option"),
                    help="which baseline (repeatable; default: all three)")
     b.add_argument("--out-dir", help="folder for <model>/<split>_<level>.jsonl (default: the run's predictions)")
-    b.add_argument("--source", default="phantom", help="run source for default paths (default: phantom)")
-    b.add_argument("--profile", default="default", help="run profile for default paths (default: default)")
+    add_run_arguments(b, with_seed=False)  # the run whose default paths are used; its seed is --run-seed
     b.add_argument("--run-seed", type=int, default=0, help="run seed for default paths (default: 0)")
     b.set_defaults(func=cmd_baselines)

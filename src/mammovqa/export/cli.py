@@ -9,11 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-
-def _run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", default="phantom", choices=("phantom", "real"))
-    p.add_argument("--profile", default="default", help="smoke | default | full (data_manifest/profiles.yaml)")
-    p.add_argument("--seed", type=int, default=0)
+from ..runargs import add_run_arguments
 
 
 def cmd_hf(args: argparse.Namespace) -> int:
@@ -67,16 +63,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                "Hugging Face dataset, an lmms-eval task folder or a VLMEvalKit table.")
     esub = ex.add_subparsers(dest="export_command", metavar="FORMAT", required=True)
     hf = esub.add_parser("hf", help="parquet shards + dataset card (datasets.load_dataset('parquet', data_dir=DIR))")
-    _run_args(hf)
+    add_run_arguments(hf)
     hf.add_argument("--out", required=True, help="output folder")
     hf.set_defaults(func=cmd_hf)
     lm = esub.add_parser("lmms-eval", help="task folder for lmms-eval --include_path DIR --tasks mammovqa")
-    _run_args(lm)
+    add_run_arguments(lm)
     lm.add_argument("--out", required=True, help="output folder (the --include_path)")
     lm.add_argument("--max-new-tokens", type=int, default=16, help="generation length (as mammovqa predict)")
     lm.set_defaults(func=cmd_lmms_eval)
     vk = esub.add_parser("vlmevalkit", help="VLMEvalKit custom MCQ table (FILE.tsv in $LMUData)")
-    _run_args(vk)
+    add_run_arguments(vk)
     vk.add_argument("--out", required=True, help="output .tsv (VLMEvalKit dataset name = file stem)")
     vk.add_argument("--splits", nargs="+", default=["test", "external"], choices=("train", "val", "test", "external"))
     vk.add_argument("--image-path", action="store_true", help="image_path column (local files) instead of base64")
@@ -91,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     im.add_argument("files", nargs="+", help="lmms-eval <date>_samples_<task>.jsonl file(s) (--log_samples), "
                     "or VLMEvalKit <model>_<dataset>.xlsx / .tsv")
     im.add_argument("--model", required=True, help="model name the predictions are filed under")
-    _run_args(im)
+    add_run_arguments(im)
     im.add_argument("--harness-version", help="harness version for the provenance (default: read from the "
                     "lmms-eval results JSON next to the samples, or the installed vlmeval)")
     im.set_defaults(func=cmd_import)
