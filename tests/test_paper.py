@@ -281,3 +281,14 @@ def test_signed_differences_never_read_negative_above():
                                   "zeroshot_n_models_run": "0"})
     assert merged.endswith("3.0 points above the untrained architecture check (no zero-shot model was available; 95% "
                            "CI of the difference 1.0-5.0)")
+
+
+def test_figure_sizes_are_read_by_pillow_and_only_png_is_taken(tmp_path):
+    from PIL import Image
+
+    Image.new("L", (37, 21)).save(tmp_path / "f.png")
+    Image.new("L", (37, 21)).save(tmp_path / "f.jpg")
+    assert paper._png_size(tmp_path / "f.png") == (37, 21)
+    for bad in (tmp_path / "f.jpg", tmp_path / "missing.png"):
+        with pytest.raises(paper.PaperError, match="must be PNG"):
+            paper._png_size(bad)

@@ -582,10 +582,17 @@ def render_quarto(prep: Prepared, formats: tuple[str, ...]) -> dict[str, Path]:
 
 
 def _png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()[:24]
-    if data[:8] != b"\x89PNG\r\n\x1a\n":
+    """(width, height) of a figure, read by Pillow; anything but a PNG is refused (the paper embeds PNGs)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            fmt, size = im.format, im.size
+    except (UnidentifiedImageError, OSError):
+        fmt, size = None, (0, 0)
+    if fmt != "PNG":
         raise PaperError(f"{path}: figures must be PNG files")
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return size
 
 
 def pdf_images(pdf: Path) -> list[tuple[int, int]]:
