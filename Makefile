@@ -65,7 +65,7 @@ $(STAMP): requirements.lock pyproject.toml
 # ---------------------------------------------------------------- stages
 # Expensive steps (data, inference, training) write result files; notebooks only read them. Each target
 # depends only on the code that makes it, so restyling a figure (viz/) re-runs one notebook and the paper.
-DATA_SRC  := $(filter-out src/mammovqa/qa/open.py,$(wildcard src/mammovqa/data/phantom/*.py src/mammovqa/qa/*.py)) src/mammovqa/data/build.py src/mammovqa/data/records.py src/mammovqa/report/grammar.py src/mammovqa/config.py src/mammovqa/seeding.py \
+DATA_SRC  := $(filter-out src/mammovqa/qa/open.py,$(wildcard src/mammovqa/data/phantom/*.py src/mammovqa/qa/*.py)) src/mammovqa/benchmark.py src/mammovqa/data/build.py src/mammovqa/data/records.py src/mammovqa/report/grammar.py src/mammovqa/config.py src/mammovqa/seeding.py \
              $(if $(filter real,$(SOURCE)),$(wildcard src/mammovqa/data/sources/*.py) src/mammovqa/data/prepare.py src/mammovqa/data/imaging.py src/mammovqa/data/dicom.py)
 MODEL_SRC := $(wildcard src/mammovqa/models/*.py) src/mammovqa/pipeline.py src/mammovqa/predictions.py
 TRAIN_SRC := $(wildcard src/mammovqa/train/*.py)
