@@ -72,6 +72,25 @@ def test_position_bias_normalised_per_option_count():
     multi = [_item(0, ["Mass", "Calcification", "Normal", "Asymmetry"], ["Calcification", "Mass"], "multiple")]
     df = pd.DataFrame([{"id": "q0", "model": "m", "pred": "Mass|Normal", "gold": "Calcification|Mass"}])
     out = position_bias(df, items=multi).set_index("letter")
-    assert list(out["n_chosen"]) == [1, 0, 1, 0] and out.loc["A", "normalised"] == 4
+    assert list(out["n_chosen"]) == [1, 0, 1, 0] and (out["kind"] == "multiple").all()
+    assert out.loc["A", "normalised"] == pytest.approx(1 / (8 / 15))  # chance share of a letter: 2^3 / (2^4 - 1)
     with pytest.raises(DataError, match="no item"):
         position_bias(df.assign(id="zz"), items=multi)
+
+
+def test_a_uniform_subset_guesser_is_at_chance_on_multiple_choice():
+    """Measured: the figure drew a uniform random guesser on ten-option Abnormality items at about 5x chance
+    (share x K with a share near one half). Normalised by the guesser's own chance share it sits at 1."""
+    rng = np.random.default_rng(1)
+    opts = [f"o{i}" for i in range(10)]
+    items = [_item(i, opts, ["o0"], "multiple") for i in range(3000)]
+    subsets = []
+    for _ in items:  # uniform over the 2^10 - 1 non-empty subsets
+        mask = 0
+        while mask == 0:
+            mask = int(rng.integers(1, 2**10))
+        subsets.append("|".join(o for j, o in enumerate(opts) if mask >> j & 1))
+    df = pd.DataFrame({"id": [it.id for it in items], "model": "uniform", "pred": subsets, "gold": "o0"})
+    out = position_bias(df, items=items)
+    assert out["normalised"].to_numpy() == pytest.approx(np.ones(10), abs=0.06)
+    assert out["chance_share"].iloc[0] == pytest.approx(512 / 1023)

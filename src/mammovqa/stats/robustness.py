@@ -93,29 +93,55 @@ def _options_lookup(df: pd.DataFrame, items: Iterable[QAItem] | None) -> pd.Seri
     return df["options"].map(lambda o: o.split("|") if isinstance(o, str) else list(o))
 
 
+def chance_share(kind: str, n_options: int) -> float:
+    """How often a uniform random guesser picks a given letter: 1/K for single choice; for multiple choice
+    (uniform over the 2^K - 1 non-empty subsets) 2^(K-1) / (2^K - 1), about one half."""
+    k = int(n_options)
+    if kind == "multiple":
+        return 2.0 ** (k - 1) / (2.0**k - 1)
+    return 1.0 / k
+
+
+def _kinds(df: pd.DataFrame, items: Iterable[QAItem] | None) -> pd.Series:
+    if "kind" in df.columns:
+        return df["kind"].fillna("single").astype(str)
+    if items is not None:
+        kinds = {it.id: it.kind for it in items}
+        return df["id"].map(kinds).fillna("single")
+    return pd.Series("single", index=df.index)
+
+
 def position_bias(scored: pd.DataFrame, items: Iterable[QAItem] | None = None,
                   by: tuple[str, ...] = ("model",)) -> pd.DataFrame:
-    """How often each letter is chosen, per group and option count, against how often it is the gold letter.
+    """How often each letter is chosen, per group, question kind and option count, against chance and against
+    how often it is the gold letter.
 
-    ``share`` = fraction of items (with that option count) whose choice includes the letter; ``normalised`` =
-    share x K for single choice (1 = no preference, 2 = chosen twice as often as chance); ``gold_share`` is
-    the same for the gold answers, which shows whether the shuffle itself left a positional imbalance.
-    Options in shown order come from an ``options`` column ("|"-joined or list) or from ``items`` by id.
+    ``share`` = fraction of items (with that kind and option count) whose choice includes the letter;
+    ``chance_share`` = the same for a uniform random guesser (:func:`chance_share`); ``normalised`` = share /
+    chance_share (1 = no preference, 2 = chosen twice as often as chance). ``gold_share``/``gold_normalised``
+    are the same for the gold answers, which shows whether the shuffle itself left a positional imbalance.
+    Why per kind: a uniform guesser over answer subsets picks each letter about half the time, so "share x K"
+    drew it at K/2 (5x chance for ten options) and a multiple-choice row could not be read against 1.
+    Options in shown order come from an ``options`` column ("|"-joined or list) or from ``items`` by id; the
+    kind from a ``kind`` column or the items (single choice when neither says).
     """
+    items = list(items) if items is not None else None
     require_columns(scored, [*by, "id", "pred", "gold"])
     df = scored.reset_index(drop=True).copy()
     df["_opts"] = _options_lookup(df, items)
     df["n_options"] = df["_opts"].map(len)
-    long = df[[*by, "n_options", "_opts"]].explode("_opts").rename(columns={"_opts": "text"})
+    df["kind"] = _kinds(df, items).to_numpy()
+    long = df[[*by, "kind", "n_options", "_opts"]].explode("_opts").rename(columns={"_opts": "text"})
     long["pos"] = long.groupby(level=0).cumcount()
     long["letter"] = np.array(list(LETTERS))[long["pos"].to_numpy()]
     long["chosen"] = _membership(long, df["pred"])
     long["is_gold"] = _membership(long, df["gold"])
-    out = long.groupby([*by, "n_options", "letter"], sort=True).agg(
+    out = long.groupby([*by, "kind", "n_options", "letter"], sort=True).agg(
         n_items=("chosen", "size"), n_chosen=("chosen", "sum"), share=("chosen", "mean"),
         gold_share=("is_gold", "mean")).reset_index()
-    out["normalised"] = out["share"] * out["n_options"]
-    out["gold_normalised"] = out["gold_share"] * out["n_options"]
+    out["chance_share"] = [chance_share(k, n) for k, n in zip(out["kind"], out["n_options"])]
+    out["normalised"] = out["share"] / out["chance_share"]
+    out["gold_normalised"] = out["gold_share"] / out["chance_share"]
     return out
 
 

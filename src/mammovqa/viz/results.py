@@ -240,7 +240,10 @@ def disagreement_bars(dis: pd.DataFrame, title: str = "Official vs strict matche
 
 
 def position_bias_plot(bias: pd.DataFrame, title: str = "Which letter is chosen (1 = as often as chance)") -> plt.Figure:
-    """Normalised choice share per answer letter and model, for the most common option count."""
+    """Choice share over chance per answer letter and model, for the most common single-choice option count
+    (multiple-choice rows when there is no single-choice item)."""
+    if "kind" in bias.columns and (bias["kind"] == "single").any():
+        bias = bias[bias["kind"] == "single"]
     k = int(bias.groupby("n_options")["n_items"].sum().idxmax()) if len(bias) else 2
     sub = bias[bias["n_options"] == k]
     piv = sub.pivot_table(index="letter", columns="model", values="normalised")
@@ -250,7 +253,7 @@ def position_bias_plot(bias: pd.DataFrame, title: str = "Which letter is chosen 
     ax.plot(range(len(gold)), gold.to_numpy(), "k_", markersize=18, label="gold answers")
     ax.axhline(1.0, color="grey", lw=0.8, ls="--", label="chance (1)")
     ax.set_xlabel(f"answer letter (items with {k} options, all rotations)")
-    ax.set_ylabel("choice share x K")
+    ax.set_ylabel("choice share / chance share")
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(title)
     return fig
