@@ -260,3 +260,12 @@ def test_note_stays_below_a_figure_legend_in_the_saved_file(tmp_path):
     red_rows = np.flatnonzero(((r > 120) & (g < 100) & (b < 100) & (r - g > 60)).any(axis=1))  # the note
     assert len(dark_rows) and len(red_rows)
     assert dark_rows.max() < red_rows.min()
+
+
+def test_confusion_tick_labels_are_wrapped_not_cut():
+    """Measured: labels cut at 14 characters made "Calcification|Mass" and "Calcification|Asymmetry" one class."""
+    from mammovqa.viz.results import tick_label
+
+    a, b = tick_label("Calcification|Mass"), tick_label("Calcification|Asymmetry")
+    assert a != b and "Mass" in a and "Asymmetry" in b.replace("\n", " ")
+    assert all(len(line) <= 16 for line in tick_label("Architectural distortion|Calcification|Mass").splitlines())

@@ -120,6 +120,21 @@ def training_curves(log: pd.DataFrame, title: str = "Training and validation los
     return fig
 
 
+#: Short forms of long option strings for tick labels (the full names are in the caption and the tables).
+_SHORT = {"Architectural distortion": "Arch. distortion", "Calcification": "Calc.", "Suspicious lymph node":
+          "Susp. node", "Heterogeneously dense": "Heterog. dense", "Dense-glandular": "Dense-gland.",
+          "Fatty-glandular": "Fatty-gland."}
+
+
+def tick_label(answer: str, width: int = 16) -> str:
+    """A class label for a tick: multi-answer sets joined by "+", long option names shortened, wrapped onto at
+    most three lines instead of cut (a cut label made "Calcification|Mass" and "Calcification|Asymmetry" one)."""
+    import textwrap
+
+    parts = [_SHORT.get(p, p) for p in str(answer).split("|")]
+    return textwrap.fill(" + ".join(parts), width=width, max_lines=3, placeholder=" ...")
+
+
 def confusion_matrices(scored: pd.DataFrame, topics: Sequence[str], ncol: int = 3, title: str = "") -> plt.Figure:
     """Row-normalised gold x predicted matrices per topic ("no choice" as a column): prediction distributions."""
     topics = [t for t in topics if t in set(scored["topic"])]
@@ -136,8 +151,8 @@ def confusion_matrices(scored: pd.DataFrame, topics: Sequence[str], ncol: int = 
         m = pd.crosstab(sub["gold"], pred).reindex(index=golds, columns=preds, fill_value=0)
         frac = m.div(m.sum(axis=1).replace(0, 1), axis=0)
         ax.imshow(frac.to_numpy(dtype=float), cmap="Blues", vmin=0, vmax=1)
-        ax.set_xticks(range(len(preds)), [p[:14] for p in preds], rotation=60, ha="right", fontsize=6)
-        ax.set_yticks(range(len(golds)), [g[:14] for g in golds], fontsize=6)
+        ax.set_xticks(range(len(preds)), [tick_label(p) for p in preds], rotation=60, ha="right", fontsize=5)
+        ax.set_yticks(range(len(golds)), [tick_label(g) for g in golds], fontsize=5)
         for (i, j), v in np.ndenumerate(frac.to_numpy(dtype=float)):
             if v >= 0.05:
                 ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=5,
