@@ -178,7 +178,9 @@ def balance_vs_gap(balance: pd.DataFrame, acc: pd.DataFrame, balance_col: str = 
     d = per_topic.merge(balance[["topic", balance_col]], on="topic", how="inner")
     fig, ax = plt.subplots(figsize=(6.0, 4.4))
     ax.errorbar(d[balance_col], d["mean"], yerr=[d["mean"] - d["min"], d["max"] - d["mean"]], fmt="o", ms=4,
-                color="#0072B2", ecolor="#56B4E9", capsize=2)
+                color="#0072B2", ecolor="#56B4E9", capsize=2,
+                label="mean over models; bar: range across models (not a CI)")
+    ax.legend(fontsize=6.5, loc="best")
     label = {"normalised_entropy": "Normalised label entropy (train split; 1 = balanced)",
              "majority_share": "Majority-class share (train split)"}.get(balance_col, balance_col)
     ax.axhline(0, color="#444", lw=0.6)
@@ -227,6 +229,9 @@ def breast_vs_finding(acc: pd.DataFrame, topics: Sequence[str] = ("Pathology", "
         ax.set_xticks(x, models, rotation=30, ha="right", fontsize=7)
         ax.set(title=topic, ylabel=f"{metric.replace('_', ' ').capitalize()} (%)", ylim=(0, 100))
         handles, _ = ax.get_legend_handles_labels()
+        if ci is not None:  # say what the bars are, so they are not read as ranges or standard errors
+            handles.append(plt.Line2D([], [], color="#111111", lw=0.7, marker="_", ms=6,
+                                      label="95% CI, clustered (statistics stage)"))
         ax.legend(handles=[*handles, not_run_handle()], fontsize=7, loc="upper right")
     fig.suptitle(title)
     return fig
