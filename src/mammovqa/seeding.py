@@ -16,8 +16,16 @@ def stable_int(*parts: object, bits: int = 64) -> int:
     return int.from_bytes(h[: bits // 8], "big")
 
 
+def seed_sequence(seed: int, *key: object) -> np.random.SeedSequence:
+    """The seed of one named draw: a SeedSequence of the SHA-256 of (seed, key), so it can also ``spawn``
+    independent child streams (the phantom draws geometry, anatomy and site from one key)."""
+    return np.random.SeedSequence(stable_int(seed, *key))
+
+
 def rng_for(seed: int, *key: object) -> np.random.Generator:
-    return np.random.default_rng(stable_int(seed, *key))
+    """The one per-key random stream of the package (``default_rng(SeedSequence(n))`` is ``default_rng(n)``, so
+    every stream drawn before the phantom moved here is unchanged)."""
+    return np.random.default_rng(seed_sequence(seed, *key))
 
 
 def stable_fraction(*parts: object) -> float:

@@ -39,6 +39,7 @@ import numpy as np
 from ..errors import DataError, MammoVQAError
 from ..io import dumps, write_bytes_atomic, write_json_atomic, write_jsonl_atomic
 from ..paths import dataset_roots, portable, portable_path, relative_to_root
+from ..seeding import rng_for
 from .records import Record
 
 PREP_VERSION = 2  # part in the output hash: bump when the image processing changes (2: normals one mask cell in)
@@ -256,7 +257,7 @@ def process_unit(unit: Unit, out_dir: Path, size: int, seed: int,
         result["crops"][c["rid"]] = {"image": relative_to_root(path), "box": box}
         if not c["normal"]:
             continue
-        rng = np.random.default_rng([seed, int(opaque_id(c["rid"], unit.uid)[:12], 16)])
+        rng = rng_for(seed, "normal-crop", unit.uid, c["rid"])
         h, w = box[3] - box[1], box[2] - box[0]
         nbox, reason = place_normal(src.seg.breast, src.unit, list(lesions.values()), h, w, rng)
         if nbox is None:

@@ -15,7 +15,6 @@ option texts joined by ``", "`` for multiple choice.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from ..io import provenance
 from ..predictions import PredictionWriter, done_ids
 from ..qa.items import LETTERS, QAItem, item_prompt
+from ..seeding import rng_for
 
 BASELINES = ("random", "prior", "first-option")
 
@@ -46,9 +46,9 @@ def format_answer(item: QAItem, chosen: Iterable[str]) -> str:
 
 
 def item_rng(seed: int, item_id: str) -> np.random.Generator:
-    """A generator that depends only on (seed, item id): order-independent and stable across platforms."""
-    digest = hashlib.sha256(f"{int(seed)}:{item_id}".encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    """A generator that depends only on (seed, item id): order-independent and stable across platforms
+    (the package's one keyed scheme, ``seeding.rng_for``)."""
+    return rng_for(int(seed), "baseline", item_id)
 
 
 def random_choice(item: QAItem, seed: int) -> list[str]:

@@ -11,7 +11,6 @@ function and its test measure the same thing.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
+
+from ..seeding import stable_int  # noqa: E402
 
 #: Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = {"orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73", "yellow": "#F0E442",
@@ -157,8 +158,8 @@ def interval_handle(label: str):
 
 
 def stable_seed(seed: int, *key: str) -> int:
-    """A per-group seed that does not depend on group order (CRC32 of the key)."""
-    return int(np.random.SeedSequence([seed, zlib.crc32("|".join(key).encode())]).generate_state(1)[0])
+    """A per-group seed that does not depend on group order (the package's keyed scheme, ``seeding``)."""
+    return stable_int(seed, "viz", *key, bits=32)
 
 
 # ------------------------------------------------------------------ text placement and checks

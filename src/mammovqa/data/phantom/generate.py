@@ -12,7 +12,6 @@ import dataclasses
 import io
 import multiprocessing
 import sys
-import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from ...config import Datasets, Part, Profile, load_datasets
 from ...errors import ConfigError
 from ...io import atomic_path
 from ...paths import relative_to_root
+from ...seeding import seed_sequence as _seed_sequence
 from ..prepare import opaque_id
 from ..records import Record
 from .anatomy import Geometry, render_anatomy, sample_geometry
@@ -53,11 +53,16 @@ PNG_COMPRESS = 1  # fast zlib level; deterministic for a given zlib build
 # ------------------------------------------------------------------ keyed randomness
 
 
+#: Version of the phantom's pixels and labels, recorded in the data summary. 3: keyed randomness through the
+#: package's one scheme (``seeding.rng_for``, SHA-256 keys) instead of a crc32 scheme of its own (issue 15).
+PHANTOM_VERSION = 3
+
+
 def seed_sequence(seed: int, *keys: object) -> np.random.SeedSequence:
-    """Seed for one named draw; crc32 (not ``hash``) keeps keys stable across processes and runs."""
+    """Seed for one named draw of the phantom (``seeding.seed_sequence``); a negative seed is refused."""
     if int(seed) < 0:
         raise ValueError(f"phantom seed must be >= 0, got {seed!r}")
-    return np.random.SeedSequence([int(seed)] + [zlib.crc32(str(k).encode("utf-8")) for k in keys])
+    return _seed_sequence(int(seed), *keys)
 
 
 def rng_for(seed: int, *keys: object) -> np.random.Generator:
@@ -441,7 +446,8 @@ class PhantomSource:
         yield from self._count(pending, counts, labels, sites)
         progress.close()
         self._summary = {
-            "complete": True, "source": self.name, "profile": self.profile.name, "seed": self.seed,
+            "complete": True, "source": self.name, "version": PHANTOM_VERSION, "profile": self.profile.name,
+            "seed": self.seed,
             "image_size": self.profile.image_size, "out_dir": relative_to_root(self.out_dir),
             "records": {d: dict(sorted(c.items())) for d, c in counts.items()},
             "records_total": sum(sum(c.values()) for c in counts.values()),
