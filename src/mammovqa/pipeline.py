@@ -465,8 +465,11 @@ OPEN_CATEGORIES = {OPEN_FINETUNED_ID: "fine-tuned", TINY_ID: "architecture check
 
 
 def _ci_text(row: Any) -> str:
-    lo, hi = float(row["ci_low"]), float(row["ci_high"])
-    return f"{100 * lo:.1f}\u2013{100 * hi:.1f}" if lo == lo and hi == hi else "n/a"
+    """The interval as every other manuscript interval is written (``stats.means.format_interval``)."""
+    from .stats.means import format_interval
+
+    text = format_interval(row)
+    return "n/a" if text == "not estimable" else text
 
 
 def open_wide_table(table: pd.DataFrame, split: str = "test") -> pd.DataFrame:
