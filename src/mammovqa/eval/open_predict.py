@@ -22,7 +22,13 @@ from typing import Any
 
 from ..io import file_lock, provenance, sha256_text
 from ..models.hf import HFModel, Request, load_rgb
-from ..models.predict import check_resumable, items_checksum, model_fingerprint, single_value
+from ..models.predict import (
+    check_resumable,
+    generate_isolated,
+    items_checksum,
+    model_fingerprint,
+    single_value,
+)
 from ..paths import resolve
 from ..predictions import PredictionWriter, done_ids
 from ..qa.items import QAItem
@@ -39,23 +45,6 @@ def open_provenance(model: HFModel, items: Sequence[QAItem]) -> dict[str, Any]:
 def _request(item: QAItem, multi_image: bool) -> Request:
     paths = item.images if multi_image else item.images[:1]
     return Request(open_prompt(item), [load_rgb(resolve(p)) for p in paths])
-
-
-def _generate(model: HFModel, requests: list[Request]) -> tuple[list[str | None], list[str | None]]:
-    """Outputs and errors of one batch; on a batch failure each item is retried alone."""
-    try:
-        return list(model.generate(requests)), [None] * len(requests)
-    except Exception:  # noqa: BLE001 - isolate the failing item instead of losing the batch
-        outputs: list[str | None] = []
-        errors: list[str | None] = []
-        for r in requests:
-            try:
-                outputs.append(model.generate([r])[0])
-                errors.append(None)
-            except Exception as one:  # noqa: BLE001
-                outputs.append(None)
-                errors.append(f"generate: {type(one).__name__}: {one}"[:500])
-        return outputs, errors
 
 
 def predict_open(model: HFModel, model_id: str, items: Sequence[QAItem], out_path: str | Path, *, seed: int = 0,
@@ -87,7 +76,7 @@ def predict_open(model: HFModel, model_id: str, items: Sequence[QAItem], out_pat
                 if not ready:
                     continue
                 t0 = time.perf_counter()
-                outputs, errors = _generate(model, [r for _, r in ready])
+                outputs, errors = generate_isolated(model, [r for _, r in ready])
                 per_item = (time.perf_counter() - t0) / len(ready)
                 for (it, _), out, err in zip(ready, outputs, errors, strict=True):
                     writer.write(id=it.id, model=model_id, prompt=open_prompt(it), options=[], output=out,

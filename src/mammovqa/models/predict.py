@@ -174,6 +174,24 @@ def _request(item: QAItem, multi_image: bool) -> Request:
     return Request(item_prompt(item), [load_rgb(resolve(p)) for p in paths], notes)
 
 
+def generate_isolated(model: Any, requests: list[Any]) -> tuple[list[str | None], list[str | None]]:
+    """Outputs and errors of one batch (``model.generate``); when the batch fails, each item is retried alone,
+    so one bad image or prompt costs its own answer (recorded as an error), never the batch."""
+    try:
+        return list(model.generate(requests)), [None] * len(requests)
+    except Exception:  # noqa: BLE001 - isolate the failing item instead of losing the batch
+        outputs: list[str | None] = []
+        errors: list[str | None] = []
+        for r in requests:
+            try:
+                outputs.append(model.generate([r])[0])
+                errors.append(None)
+            except Exception as one:  # noqa: BLE001
+                outputs.append(None)
+                errors.append(f"generate: {type(one).__name__}: {one}"[:500])
+        return outputs, errors
+
+
 def predict(model_id: str, items: Sequence[QAItem], out_path: str | Path, *, backend: str = "hf",
             batch_size: int = 8, max_new_tokens: int = 16, seed: int = 0, shard: tuple[int, int] = (0, 1),
             base_url: str | None = None, model_path: str | Path | None = None, served_model: str | None = None,
@@ -271,19 +289,7 @@ def _run_hf(hf: HFModel, todo: Sequence[QAItem], batch_size: int, write: Any) ->
         if not ready:
             continue
         t0 = time.perf_counter()
-        try:
-            outputs: list[str | None] = list(hf.generate([r for _, r in ready]))
-            errors: list[str | None] = [None] * len(ready)
-        except Exception as exc:  # noqa: BLE001 - isolate the failing item instead of losing the batch
-            outputs, errors = [], []
-            for _, r in ready:
-                try:
-                    outputs.append(hf.generate([r])[0])
-                    errors.append(None)
-                except Exception as one:  # noqa: BLE001
-                    outputs.append(None)
-                    errors.append(f"generate: {type(one).__name__}: {one}"[:500])
-            del exc
+        outputs, errors = generate_isolated(hf, [r for _, r in ready])
         per_item = (time.perf_counter() - t0) / len(ready)  # batch latency, amortised
         for (it, r), out, err in zip(ready, outputs, errors, strict=True):
             write(it, out, per_item, err, r.notes)
