@@ -171,3 +171,19 @@ def test_resume_refuses_a_file_written_by_other_weights(tmp_path):
     summary = predict("m", items, out, model_path=b, progress=False, max_new_tokens=2, on_model_change="restart")
     assert summary["written"] == 4 and summary["skipped_done"] == 0
     assert read_predictions(out).provenance["model_fingerprint"] == model_fingerprint(b)
+
+
+def test_a_failing_item_costs_its_own_answer_not_the_batch():
+    """generate_isolated: when a batch fails, every item is retried alone and only the bad one is an error."""
+    from mammovqa.models.predict import generate_isolated
+
+    class Picky:  # answers in upper case; a request it cannot take fails the whole batch, as a real model does
+        def generate(self, requests):
+            if any(r == "bad" for r in requests):
+                raise ValueError("cannot read image")
+            return [r.upper() for r in requests]
+
+    assert generate_isolated(Picky(), ["a", "b"]) == (["A", "B"], [None, None])
+    outputs, errors = generate_isolated(Picky(), ["a", "bad", "c"])
+    assert outputs == ["A", None, "C"] and errors[0] is None and errors[2] is None
+    assert errors[1] == "generate: ValueError: cannot read image"
