@@ -292,3 +292,12 @@ def test_figure_sizes_are_read_by_pillow_and_only_png_is_taken(tmp_path):
     for bad in (tmp_path / "f.jpg", tmp_path / "missing.png"):
         with pytest.raises(paper.PaperError, match="must be PNG"):
             paper._png_size(bad)
+
+
+def test_pdf_images_lists_each_embedded_image_once(tmp_path):
+    """pdf_images reads the PDF with pypdf: each page's image XObjects, with their pixel sizes."""
+    from PIL import Image
+
+    pages = [Image.new("RGB", (40, 30), "white"), Image.new("L", (25, 50))]
+    pages[0].save(tmp_path / "two.pdf", save_all=True, append_images=pages[1:])
+    assert sorted(paper.pdf_images(tmp_path / "two.pdf")) == [(25, 50), (40, 30)]

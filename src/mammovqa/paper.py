@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import time
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -596,27 +595,30 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 def pdf_images(pdf: Path) -> list[tuple[int, int]]:
-    """(width, height) of every image XObject in a PDF, soft masks (alpha channels) excluded.
+    """(width, height) of every image XObject a page of the PDF draws (through form XObjects too), each image
+    object once; soft masks (alpha channels) hang off their image, not a page, so they are not counted.
+    Read by pypdf (it was a hand-written scanner; on the default run's manuscript both gave the same 21 images)."""
+    from pypdf import PdfReader
+    from pypdf.generic import IndirectObject
 
-    Pure Python on purpose (no PDF library is pinned): typst writes object dictionaries uncompressed;
-    if a PDF packs them into object streams, those are inflated and scanned too.
-    """
-    data = pdf.read_bytes()
-    chunks = [data]
-    for m in re.finditer(rb"/Type\s*/ObjStm.*?stream\r?\n", data, re.S):
-        try:
-            chunks.append(zlib.decompressobj().decompress(data[m.end():]))
-        except zlib.error:
-            continue
-    blob = b"\n".join(chunks)
-    masks = {int(n) for n in re.findall(rb"/SMask\s+(\d+)\s+0\s+R", blob)}
-    images = []
-    for m in re.finditer(rb"(\d+)\s+0\s+obj\s*<<(.*?)>>\s*(?:stream|endobj)", blob, re.S):
-        num, head = int(m.group(1)), m.group(2)
-        if re.search(rb"/Subtype\s*/Image", head) and num not in masks:
-            w, h = re.search(rb"/Width\s+(\d+)", head), re.search(rb"/Height\s+(\d+)", head)
-            if w and h:
-                images.append((int(w.group(1)), int(h.group(1))))
+    seen: set[object] = set()
+    images: list[tuple[int, int]] = []
+
+    def walk(resources: Any) -> None:
+        xobjects = resources.get_object().get("/XObject") if resources is not None else None
+        for ref in (xobjects.get_object().values() if xobjects is not None else ()):
+            key = (ref.idnum, ref.generation) if isinstance(ref, IndirectObject) else id(ref)
+            if key in seen:
+                continue
+            seen.add(key)
+            obj = ref.get_object()
+            if obj.get("/Subtype") == "/Image":
+                images.append((int(obj["/Width"]), int(obj["/Height"])))
+            elif obj.get("/Subtype") == "/Form":
+                walk(obj.get("/Resources"))
+
+    for page in PdfReader(str(pdf)).pages:
+        walk(page.get("/Resources"))
     return images
 
 
