@@ -379,6 +379,18 @@ def external_intervals(scored: pd.DataFrame, finetuned: str, comparator: str | N
 CLUSTER_WORDS = {"patient_key": "patients", "record_id": "images", "exam_id": "exams"}
 
 
+def best_zero_shot_variables(scored: pd.DataFrame, best: str | None, matcher: str, split: str,
+                             seed: int = 0) -> dict[str, str]:
+    """Stage variables ``best_<q>`` of the best zero-shot model's mean with its patient-clustered interval (test
+    split, image-level topics, this matcher); ``best_weighted_mean_ci`` "n/a" when no zero-shot model ran or
+    the split is not the test split, so the manuscript sentence always resolves."""
+    out = {"best_weighted_mean_ci": "n/a", "best_ci_level": "95"}
+    if best and split == "test":
+        ci = finetune_intervals(scored[scored["matcher"] == matcher], best, None, seed=int(seed))
+        out.update({f"best_{k}": v for k, v in interval_variables(ci).items()})
+    return out
+
+
 def interval_variables(intervals: pd.DataFrame) -> dict[str, str]:
     """Stage variables for the manuscript: per quantity ``<q>`` its point value ``<q>`` (percent or points, one
     decimal, the same rounding as the tables) and interval ``<q>_ci`` ("38.1-43.5"), plus what the intervals

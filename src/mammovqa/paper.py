@@ -421,31 +421,32 @@ def _resolve_figures(text: str, run: RunPaths, build: Path, note: str, allow_mis
 def _resolve_sections(text: str, source_dir: Path, missing: list[str]) -> str:
     """Expand ``{{< include <file>.qmd >}}`` (manuscript sections, not ``tables/``) first, so that a section's
     variables, numbers and figures are resolved and checked like the main file's."""
-
-    def repl(m: re.Match[str]) -> str:
-        rel = m.group(1)
-        if rel.startswith("tables/"):
-            return m.group(0)
-        src = source_dir / rel
-        if src.exists():
-            return src.read_text(encoding="utf-8").rstrip("\n")
-        missing.append(f"include {src}")
-        return f"**[missing section: {rel}]**"
-
-    return _INCLUDE.sub(repl, text)
+    return _expand_includes(text, source_dir, missing, run=None)
 
 
 def _resolve_includes(text: str, run: RunPaths, source_dir: Path, allow_missing: bool,
                       missing: list[str]) -> str:
     """Expand ``{{< include path >}}``; ``tables/<stem>.md`` comes from the run's table folder."""
+    return _expand_includes(text, source_dir, missing, run=run)
+
+
+def _expand_includes(text: str, source_dir: Path, missing: list[str], run: RunPaths | None) -> str:
+    """The one include resolver: sections from ``source_dir``; with a ``run``, also ``tables/`` from its
+    table folder (without one, table includes are left for later)."""
 
     def repl(m: re.Match[str]) -> str:
         rel = m.group(1)
-        src = run.tables / Path(rel).relative_to("tables") if rel.startswith("tables/") else source_dir / rel
+        is_table = rel.startswith("tables/")
+        if is_table and run is None:
+            return m.group(0)
+        src = run.tables / Path(rel).relative_to("tables") if is_table else source_dir / rel
         if src.exists():
             return src.read_text(encoding="utf-8").rstrip("\n")
-        missing.append(f"table {src}" if rel.startswith("tables/") else f"include {src}")
-        return f"| MISSING TABLE |\n|:---|\n| {src.name} was not produced by the stages |"
+        if is_table:
+            missing.append(f"table {src}")
+            return f"| MISSING TABLE |\n|:---|\n| {src.name} was not produced by the stages |"
+        missing.append(f"include {src}")
+        return f"**[missing section: {rel}]**"
 
     return _INCLUDE.sub(repl, text)
 

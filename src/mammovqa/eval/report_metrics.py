@@ -696,13 +696,16 @@ def compare_with_baselines(model: ReportScores, baselines: Mapping[str, ReportSc
     clusters = model.per_pair["patient_id"].astype(str).to_numpy()
     inv, w = cluster_weights(clusters, n_boot, seed)
     alpha = (1 - level) / 2
+    model_reps: dict[str, np.ndarray] = {}  # the model's replicates serve every baseline
     for name, base in baselines.items():
         if list(base.per_pair["id"]) != list(model.per_pair["id"]):
             raise ValueError(f"baseline {name!r} was scored on different pairs than the model")
         for m in metrics:
             if not (np.isfinite(model.corpus.get(m, np.nan)) and np.isfinite(base.corpus.get(m, np.nan))):
                 continue  # not scored, or no reference states the fact (e.g. density): nothing to compare
-            reps = statistic_replicates(model, m, inv, w) - statistic_replicates(base, m, inv, w)
+            if m not in model_reps:
+                model_reps[m] = statistic_replicates(model, m, inv, w)
+            reps = model_reps[m] - statistic_replicates(base, m, inv, w)
             ok = reps[np.isfinite(reps)]
             if len(ok):
                 lo, hi = float(np.quantile(ok, alpha)), float(np.quantile(ok, 1 - alpha))
