@@ -5,12 +5,15 @@ committed, and made only by running everything). Published as HTML in the reposi
 the README links, a reader sees every table, figure and sentence of the default run without running anything.
 The pages are deterministic for deterministic notebooks: run-time metadata (papermill timings, kernel start
 times, execution counts) is dropped before rendering, so re-publishing an unchanged run changes no byte.
+The nbconvert template's stylesheet (about 260 kB, the same for every page) is written once, as
+``notebook.css``, and linked from each page instead of being repeated inline in all of them.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import re
 from pathlib import Path
 
 from .io import write_text_atomic
@@ -18,6 +21,9 @@ from .paths import ROOT, RunPaths
 from .runargs import run_arguments
 
 DOCS_NOTEBOOKS = ROOT / "docs" / "notebooks"
+STYLESHEET = "notebook.css"
+#: the template's stylesheet blocks in a page's <head> (nbconvert writes them as ``<style type="text/css">``)
+_TEMPLATE_STYLE = re.compile(r'<style type="text/css">(.*?)</style>\n?', re.S)
 
 
 def _without_run_metadata(nb):
@@ -42,8 +48,27 @@ def notebook_html(path: Path) -> str:
     from nbconvert import HTMLExporter
 
     nb = _without_run_metadata(nbformat.read(path, as_version=4))
-    body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(nb)
+    body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(
+        nb, resources={"metadata": {"name": path.stem}})
     return body
+
+
+def split_template_css(page: str) -> tuple[str, str]:
+    """(page with the head's template stylesheet replaced by a link to ``notebook.css``, that stylesheet).
+
+    Only ``<style type="text/css">`` blocks inside ``<head>`` move; a page without them comes back unchanged
+    with an empty stylesheet.
+    """
+    end = page.find("</head>")
+    head, rest = (page[:end], page[end:]) if end >= 0 else ("", page)
+    blocks = _TEMPLATE_STYLE.findall(head)
+    if not blocks:
+        return page, ""
+    first = _TEMPLATE_STYLE.search(head)
+    assert first is not None
+    link = f'<link href="{STYLESHEET}" rel="stylesheet" type="text/css"/>\n'
+    head = head[:first.start()] + link + _TEMPLATE_STYLE.sub("", head[first.start():])
+    return head + rest, "\n".join(blocks)
 
 
 def index_page(run: RunPaths, names: list[str]) -> str:
@@ -61,7 +86,9 @@ def index_page(run: RunPaths, names: list[str]) -> str:
 
 
 def publish(run: RunPaths, out_dir: Path | None = None) -> list[Path]:
-    """Write ``<stem>.html`` for every executed notebook of ``run`` and an ``index.md``; the paths written."""
+    """Write ``<stem>.html`` for every executed notebook of ``run``, their shared ``notebook.css`` and an
+    ``index.md``; the paths written. A page whose template stylesheet differs from the first page's keeps its
+    own inline (never a page styled by another page's sheet)."""
     src = run.executed
     notebooks = sorted(p for p in src.glob("*.ipynb") if not p.name.endswith(".tmp.ipynb"))
     if not notebooks:
@@ -70,11 +97,18 @@ def publish(run: RunPaths, out_dir: Path | None = None) -> list[Path]:
         raise MammoVQAError(f"no executed notebooks in {src}: run `make all` for this run first")
     out = Path(out_dir) if out_dir else DOCS_NOTEBOOKS / run.name
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, shared = [], None
     for nb in notebooks:
+        page = notebook_html(nb)
+        linked, css = split_template_css(page)
+        if css and shared is None:
+            shared = css
         path = out / f"{nb.stem}.html"
-        write_text_atomic(path, notebook_html(nb))
+        write_text_atomic(path, linked if css and css == shared else page)
         written.append(path)
+    if shared is not None:
+        write_text_atomic(out / STYLESHEET, shared)
+        written.append(out / STYLESHEET)
     index = out / "index.md"
     write_text_atomic(index, index_page(run, [p.stem for p in notebooks]))
     return [*written, index]
