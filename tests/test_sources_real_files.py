@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from fixtures_sources import make_cbis_ddsm, make_cdd_cesm, make_dmid, make_inbreast, write_xlsx
-from mammovqa.data.audit import audit_rows, data_audit
+from mammovqa.data.audit import audit_lines, audit_rows, data_audit
 from mammovqa.data.sources import get_reader
 from mammovqa.data.sources.cli import inspect_main
 from mammovqa.data.sources.published import published_label_files
@@ -362,3 +362,15 @@ def test_audit_rows_are_dataframe_ready(tmp_path):
     assert read == {n: a["records_read"] for n, a in audits.items()}
     assert df[(df.dataset == "CDD-CESM") & (df.category == "duplicates")]["count"].sum() == 1
     assert df[(df.dataset == "CDD-CESM") & (df.category == "dropped")]["reason"].tolist() == ["image missing"]
+    # the real values mapped to documented exclusions reach the table (notebook 01, manuscript) and stderr
+    excluded = df[df.category == "excluded"]
+    cdd = excluded[(excluded.dataset == "CDD-CESM") & excluded.reason.str.startswith("ACR '_'")]
+    assert cdd["count"].tolist() == [1]
+    assert any(r.startswith("Laterality 'LRT'") for r in excluded[excluded.dataset == "DMID"].reason)
+    assert excluded["count"].sum() == sum(sum(a["excluded"].values()) for a in audits.values())
+    legacy = {n: {("labels_excluded" if k == "excluded" else k): v for k, v in a.items()} for n, a in audits.items()}
+    assert audit_rows(legacy) == audit_rows(audits)  # manifests written before the key was renamed
+    reader = get_reader("CDD-CESM", make_cdd_cesm(tmp_path / "cdd-lines"))
+    list(reader.records())
+    assert any(line.startswith("CDD-CESM: 1 excluded on purpose: ACR '_'") for line in
+               audit_lines("CDD-CESM", reader.summary))

@@ -43,9 +43,9 @@ def audit_rows(audits: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for name, a in sorted(audits.items()):
         rows.append({"dataset": name, "category": "read", "reason": "records read", "count": a["records_read"]})
-        for category, key in (("withheld", "labels_withheld"), ("excluded", "labels_excluded"),
+        for category, key in (("withheld", "labels_withheld"), ("excluded", "excluded"),
                               ("dropped", "records_dropped")):
-            for reason, n in sorted(a.get(key, {}).items()):
+            for reason, n in sorted(_section(a, key).items()):
                 rows.append({"dataset": name, "category": category, "reason": reason, "count": int(n)})
         for reason, n in sorted(a.get("duplicates", {}).items()):
             if n:
@@ -53,12 +53,23 @@ def audit_rows(audits: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _section(audit: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """One reason -> count section of an audit; ``excluded`` was written ``labels_excluded`` by earlier builds,
+    so a manifest from before the rename still shows its exclusions instead of silently dropping them."""
+    if key == "excluded" and key not in audit:
+        return audit.get("labels_excluded", {})
+    return audit.get(key, {})
+
+
 def audit_lines(name: str, summary: Mapping[str, Any]) -> list[str]:
-    """Short stderr lines for one dataset: each withheld value (count and first rows), drops and duplicates."""
+    """Short stderr lines for one dataset: each withheld value (count and first rows), each deliberate exclusion
+    reason (the label-map entries with a null target, e.g. CBIS-DDSM subtlety 0), drops and duplicates."""
     out = []
     for w in summary.get("withheld", []):
         out.append(f"{name}: {w['count']} {w['topic']} label(s) withheld for value {w['value']!r} "
                    f"({w.get('why') or 'no label-map entry'}) in {w['file']}, first rows {w['rows']}")
+    for reason, n in sorted(summary.get("exclusions", {}).items()):
+        out.append(f"{name}: {n} excluded on purpose: {reason}")
     for reason, n in sorted(summary.get("dropped", {}).items()):
         out.append(f"{name}: {n} record(s) dropped: {reason}")
     dup = summary.get("duplicate_rows", {})
