@@ -7,10 +7,11 @@ full size. Trees are built with a placeholder
 at every image path the labels name, a few left absent; the reader output is compared with an independent
 reading of the published semantics written here with the csv module (not with the reader's code or label maps).
 
-Datasets whose label files we could not obtain (CBIS-DDSM, CDD-CESM, INbreast, DMID) are covered by fixtures
-that reproduce the values and layouts measured on the published files (issue 13): subtlety 0, density ``_``,
-view ``FB``, view ``CCLRT``, DMID's headerless table and ``Info.txt``, repeated workbook rows, an empty
-``SeriesDescription``, an anonymised patient column.
+Datasets whose label files cannot be fetched from PyPI (CBIS-DDSM, CDD-CESM, INbreast, DMID) are covered by
+fixtures that reproduce the values and layouts measured on the published files (issue 13; the CBIS-DDSM and
+CDD-CESM counts on public copies of the published files are in docs/datasets.md, those copies are not
+redistributed here): subtlety 0, density ``_``, view ``FB``, view ``CCLRT``, DMID's headerless table and
+``Info.txt``, repeated workbook rows, an empty ``SeriesDescription``, an anonymised patient column.
 """
 
 from __future__ import annotations
