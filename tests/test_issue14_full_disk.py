@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,7 @@ def _mount_tmpfs(where: Path, options: str) -> bool:
 
 
 @pytest.fixture()
-def mounted(tmp_path: Path) -> Iterator[callable]:
+def mounted(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
     """A factory mounting small tmpfs folders under ``tmp_path``; every mount is undone afterwards."""
     done: list[Path] = []
 
