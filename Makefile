@@ -127,7 +127,7 @@ $(call NB,05_significance): notebooks/05_significance.ipynb $(FT_PRED) $(CS_PRED
 	$(call papermill,$<,$@)
 
 reports-run: $(REPORTS) ## report generation: train + generate + score (expensive)
-$(REPORTS): $(ITEMS) $(TINY) $(wildcard src/mammovqa/report/*.py) src/mammovqa/eval/report_metrics.py $(wildcard configs/train/report_*.yaml) $(TRAIN_SRC) configs/profiles.yaml src/mammovqa/budgets.py
+$(REPORTS): $(ITEMS) $(TINY) $(wildcard src/mammovqa/report/*.py) src/mammovqa/eval/report_metrics.py src/mammovqa/stats/report_intervals.py src/mammovqa/stats/bootstrap.py $(wildcard configs/train/report_*.yaml) $(TRAIN_SRC) configs/profiles.yaml src/mammovqa/budgets.py
 	$(PY) -m mammovqa.cli stage report --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)
 
 reports: $(call NB,06_report_generation) ## stage 6: report generation (AMRG) metrics, baselines, examples

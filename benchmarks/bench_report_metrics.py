@@ -23,6 +23,7 @@ import time
 from mammovqa.data.records import Record
 from mammovqa.eval.report_metrics import score_reports
 from mammovqa.report.grammar import phantom_report
+from mammovqa.stats.report_intervals import patient_resample
 
 LESION_TYPES = ("mass", "calcification", "distortion", "asymmetry")
 BIRADS = ("1", "1", "2", "2", "3", "4a", "4b", "4c", "5", "0")
@@ -101,8 +102,9 @@ def main() -> None:
     gens = [perturb(phantom_report(r, seed=1), rng) for r in records]
     t_gen = time.perf_counter() - t0
     t1, c1 = time.perf_counter(), _cpu()
-    scores = score_reports(gens, refs, ids=[r.record_id for r in records],
-                           patient_ids=[r.patient_id for r in records], meteor=args.meteor)
+    patients = [r.patient_id for r in records]
+    scores = score_reports(gens, refs, ids=[r.record_id for r in records], patient_ids=patients,
+                           meteor=args.meteor, resample=patient_resample(patients, 2000, 0))  # as the stage does
     t_score, c_score = time.perf_counter() - t1, _cpu() - c1
     print(scores.table().to_string(index=False))
     rouge = rouge_copy_vs_library(gens, refs)

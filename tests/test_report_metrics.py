@@ -1,4 +1,5 @@
-"""Report metrics on hand-checkable cases, bad input, missing backends and the clustered bootstrap."""
+"""Report metrics on hand-checkable cases, bad input, missing backends, and their clustered intervals
+(``stats.report_intervals``)."""
 
 import random
 
@@ -10,13 +11,16 @@ from mammovqa.eval import report_metrics as rm
 from mammovqa.eval.report_metrics import (
     MissingBackendError,
     clinical_scores,
-    cluster_bootstrap_ci,
     coco_tokenize,
-    compare_with_baselines,
     lcs_length,
-    paired_cluster_bootstrap,
     rouge_l,
     score_reports,
+)
+from mammovqa.stats.report_intervals import (
+    cluster_bootstrap_ci,
+    compare_with_baselines,
+    paired_cluster_bootstrap,
+    patient_resample,
 )
 
 REF = ("Breast Composition: ACR C: the breasts are heterogeneously dense.\nBIRADS: 4b\n"
@@ -172,8 +176,9 @@ def test_comparison_values_are_the_metrics_table_values():
             "normal. BI-RADS 1", "mass left. BI-RADS 5", "calcification. BI-RADS 2"] * 8
     ids = [str(i) for i in range(len(refs))]
     pats = [f"p{i // 3}" for i in range(len(refs))]
-    model = score_reports(gens, refs, ids, pats, meteor="none", n_boot=300, seed=1)
-    base = score_reports(["normal. BI-RADS 1"] * len(refs), refs, ids, pats, meteor="none", n_boot=300, seed=1)
+    model = score_reports(gens, refs, ids, pats, meteor="none", resample=patient_resample(pats, 300, 1))
+    base = score_reports(["normal. BI-RADS 1"] * len(refs), refs, ids, pats, meteor="none",
+                         resample=patient_resample(pats, 300, 1))
     table = compare_with_baselines(model, {"normal": base}, n_boot=300, seed=1).set_index("metric")
     assert {"finding_f1", "bleu_4", "rouge_l", "birads_acc"} <= set(table.index)
     for key, row in table.iterrows():
@@ -188,13 +193,9 @@ def test_comparison_values_are_the_metrics_table_values():
 def test_report_figures(tmp_path):
     import pandas as pd
 
+    from mammovqa.eval.report_metrics import birads_confusion
     from mammovqa.viz import save_figure
-    from mammovqa.viz.reports import (
-        PUBLISHED_AMRG,
-        birads_confusion,
-        birads_confusion_figure,
-        metrics_bar_figure,
-    )
+    from mammovqa.viz.reports import PUBLISHED_AMRG, birads_confusion_figure, metrics_bar_figure
 
     ref, gen = ["1", "1", "2", "4a", None], ["1", None, "2", "4b", "3"]
     mat = birads_confusion(ref, gen)

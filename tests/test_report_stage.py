@@ -12,6 +12,7 @@ import torch
 import yaml
 from PIL import Image
 
+from mammovqa.budgets import ReportBudget
 from mammovqa.data.records import Record
 from mammovqa.errors import ConfigError
 from mammovqa.io import write_jsonl_atomic
@@ -22,7 +23,6 @@ from mammovqa.report.stage import (
     FIGURE_METRICS,
     MODEL_SYSTEM,
     PUBLISHED_SYSTEM,
-    ReportCaps,
     birads_confusion,
     report_records,
     run_report_stage,
@@ -73,7 +73,7 @@ def recipe_file(tmp_path_factory):
     return path
 
 
-CAPS = ReportCaps(train_max=None, epochs=1, val_max=4, test_max=None, max_new_tokens=24, batch_size=8, n_boot=50)
+CAPS = ReportBudget(train_max=None, epochs=1, val_max=4, test_max=None, max_new_tokens=24, batch_size=8, n_boot=50)
 
 
 @pytest.fixture(scope="module")

@@ -161,3 +161,33 @@ def test_bca_matches_scipy_and_percentile_where_it_should():
     assert a.ci_low == pytest.approx(b.ci_low, abs=0.003) and a.ci_high == pytest.approx(b.ci_high, abs=0.003)
     with pytest.raises(ValueError):
         cluster_bootstrap(m, wacc_from_sums, method="student")
+
+
+def test_cluster_multiplicities_draw_whole_clusters_independent_of_unit_order():
+    from mammovqa.stats.bootstrap import cluster_multiplicities
+
+    clusters = ["b", "a", "b", "c", "a", "b"]
+    inv, w = cluster_multiplicities(clusters, 200, 3)
+    assert list(inv) == [1, 0, 1, 2, 0, 1] and w.shape == (200, 3) and (w.sum(axis=1) == 3).all()
+    _, w_shuffled = cluster_multiplicities(["c", "b", "a", "a", "b", "b"], 200, 3)
+    assert (w == w_shuffled).all()  # same clusters, same seed: same resamples whatever the order of the units
+    inv0, w0 = cluster_multiplicities([], 5, 0)
+    assert inv0.size == 0 and w0.shape == (5, 0)
+
+
+def test_pooled_mean_replicates_equal_the_mean_over_the_resampled_units():
+    """Each replicate is the plain mean over every unit of every drawn cluster (NaNs left out first),
+    computed here the long way: expand each resample into its units."""
+    from mammovqa.stats.bootstrap import cluster_multiplicities, pooled_mean_replicates
+
+    rng = np.random.default_rng(5)
+    clusters = np.array([f"p{i}" for i in rng.integers(0, 12, size=60)])
+    values = rng.normal(size=60)
+    values[::9] = np.nan
+    reps = pooled_mean_replicates(values, clusters, 50, 7)
+    keep = ~np.isnan(values)
+    inv, w = cluster_multiplicities(clusters[keep], 50, 7)
+    for b in range(50):
+        units = np.concatenate([np.flatnonzero(inv == c) for c in range(w.shape[1]) for _ in range(w[b, c])])
+        assert reps[b] == pytest.approx(values[keep][units].mean(), rel=1e-12)
+    assert np.isnan(pooled_mean_replicates(np.full(4, np.nan), ["a"] * 4, 3, 0)).all()

@@ -15,8 +15,10 @@ accuracy, and the same metric name hides different numbers (NLTK's METEOR and th
   NLTK's ``meteor_score`` (needs WordNet) on request.
 * Clinical scores parse generated and reference text with ``report.parse``: a generation that states no BI-RADS
   is wrong; a reference without BI-RADS is excluded from that metric and counted.
-* Confidence intervals: a seeded, vectorised bootstrap over patients (clusters) of per-pair scores; it mirrors
-  the clustered bootstrap of ``mammovqa.stats`` so this module does not depend on it.
+* Confidence intervals are not drawn here: ``stats.report_intervals`` (the one home of clustered bootstraps,
+  ``stats/``) draws the patient resamples and builds intervals and paired comparisons. What this module adds
+  is what only the implementations can do: given those resamples (``resample=``), corpus BLEU and METEOR 1.5
+  recomputed on each of them (``ReportScores.corpus_boot``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MammoVQAError
-from ..report.parse import collapse_birads, finding_terms, parse_birads, parse_density
+from ..report.parse import BIRADS_CATEGORIES, collapse_birads, finding_terms, parse_birads, parse_density
 
 MeteorBackend = Literal["1.5", "nltk", "none"]
 DISPLAY = {"bleu_1": "BLEU-1", "bleu_2": "BLEU-2", "bleu_3": "BLEU-3", "bleu_4": "BLEU-4", "rouge_l": "ROUGE-L",
@@ -150,23 +152,6 @@ def corpus_bleu_from_sums(sums: np.ndarray, n: int = 4) -> np.ndarray:
     return np.exp(logp) * bp[..., None]
 
 
-def cluster_weights(clusters: Sequence[str], n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(cluster code per pair, (n_boot, k) multiplicities): one patient-clustered bootstrap, shared by every
-    corpus statistic of a system so that their replicates are the same resamples."""
-    inv, k = _cluster_index(clusters)
-    rng = np.random.default_rng(seed)
-    return inv, rng.multinomial(k, np.full(k, 1.0 / k), size=n_boot) if k else np.zeros((n_boot, 0), int)
-
-
-def corpus_ci(boot: np.ndarray, level: float = 0.95) -> dict[str, float]:
-    """Percentile interval of corpus-statistic replicates."""
-    ok = boot[np.isfinite(boot)]
-    if not ok.size:
-        return {"ci_low": float("nan"), "ci_high": float("nan")}
-    a = (1 - level) / 2
-    return {"ci_low": float(np.quantile(ok, a)), "ci_high": float(np.quantile(ok, 1 - a))}
-
-
 def cider(hyps: Sequence[str], refs: Sequence[str]) -> tuple[float, np.ndarray]:
     """Corpus (mean) and per-pair CIDEr from pycocoevalcap's CiderScorer (n=4, sigma=6)."""
     from pycocoevalcap.cider.cider_scorer import CiderScorer
@@ -240,7 +225,7 @@ def meteor15_systems(hyps: Mapping[str, Sequence[str]], refs: Sequence[str],
     then one EVAL line per system returns its per-pair and corpus scores. The numbers equal one call per
     system (tested). The serial garbage collector changes no score; it saves ~10% CPU when Java shares a core.
 
-    ``resample`` = (cluster code per pair, (B, k) multiplicities, see :func:`cluster_weights`) with ``boot_out``
+    ``resample`` = (cluster code per pair, (B, k) multiplicities, see ``stats.bootstrap.cluster_multiplicities``) with ``boot_out``
     fills ``boot_out[name]`` with the corpus METEOR of each patient-clustered resample, computed by the same
     Java aggregation from the already computed per-pair statistics (one more EVAL line per resample): the
     interval of the corpus number itself, which a CI of the per-pair mean is not.
@@ -441,13 +426,23 @@ def _implementations(meteor: MeteorBackend) -> dict[str, str]:
     return impl
 
 
+def _checked_resample(resample: tuple[np.ndarray, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``resample`` if it codes exactly ``n`` pairs; a resample of other pairs would pair the wrong scores."""
+    inv, w = resample
+    if len(inv) != n:
+        raise ValueError(f"the patient resample codes {len(inv)} pairs, but {n} pairs are scored")
+    return np.asarray(inv), np.asarray(w)
+
+
 def score_reports(generations: Sequence[str | None], references: Sequence[str | None],
                   ids: Sequence[str] | None = None, patient_ids: Sequence[str] | None = None,
-                  meteor: MeteorBackend = "1.5", n_boot: int = 2000, seed: int = 0) -> ReportScores:
+                  meteor: MeteorBackend = "1.5",
+                  resample: tuple[np.ndarray, np.ndarray] | None = None) -> ReportScores:
     """Score generated reports against references (same order); never raises on bad text.
 
-    ``n_boot`` > 0 also stores patient-clustered bootstrap replicates of the corpus BLEU values
-    (``corpus_boot``), from per-pair sufficient statistics: the interval of the corpus number itself.
+    ``resample`` (patient code per pair, (B, k) multiplicities: ``stats.report_intervals.patient_resample``)
+    also stores the corpus BLEU values of every resample (``corpus_boot``), from per-pair sufficient
+    statistics: the replicates behind the interval of the corpus number itself.
 
     Bad input is scored and counted: empty generations score 0 on text metrics and are wrong on BI-RADS;
     ``None`` is treated as empty; non-ASCII text is kept (NFKC-normalised). Corpus BLEU and METEOR are the
@@ -472,8 +467,8 @@ def score_reports(generations: Sequence[str | None], references: Sequence[str | 
         for k in range(4):
             per[f"bleu_{k + 1}"] = b_per[:, k]
             corpus[f"bleu_{k + 1}"] = b_corpus[k]
-        if n_boot > 0:
-            inv, w = cluster_weights(per["patient_id"].astype(str).to_numpy(), n_boot, seed)
+        if resample is not None:
+            inv, w = _checked_resample(resample, n)
             stats = bleu_stats(tg, tr)
             sums = np.stack([np.bincount(inv, weights=stats[:, j], minlength=w.shape[1])
                              for j in range(stats.shape[1])], axis=1)
@@ -516,31 +511,28 @@ def score_reports(generations: Sequence[str | None], references: Sequence[str | 
         notes["density_acc"] = f"{counts['reference_without_density']} references without density excluded"
         notes["cider"] = "per-pair CIDEr depends on the reference set (IDF)"
     return ReportScores(per, corpus, counts, _implementations(meteor), meteor, notes,
-                        corpus_boot=boot if n and n_boot > 0 else {})
+                        corpus_boot=boot if n and resample is not None else {})
 
 
 def score_systems(generations: Mapping[str, Sequence[str | None]], references: Sequence[str | None],
                   ids: Sequence[str] | None = None, patient_ids: Sequence[str] | None = None,
-                  meteor: MeteorBackend = "1.5", n_boot: int = 2000, seed: int = 0) -> dict[str, ReportScores]:
+                  meteor: MeteorBackend = "1.5",
+                  resample: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, ReportScores]:
     """:func:`score_reports` of several systems on the same pairs; with METEOR 1.5, one Java process for all.
 
     Every other metric is computed per system exactly as :func:`score_reports` does; the METEOR column and corpus
     value come from :func:`meteor15_systems`, so the scores equal one ``score_reports`` call per system.
     """
     if meteor != "1.5":
-        return {name: score_reports(gens, references, ids, patient_ids, meteor=meteor, n_boot=n_boot, seed=seed)
+        return {name: score_reports(gens, references, ids, patient_ids, meteor=meteor, resample=resample)
                 for name, gens in generations.items()}
-    scores = {name: score_reports(gens, references, ids, patient_ids, meteor="none", n_boot=n_boot, seed=seed)
+    scores = {name: score_reports(gens, references, ids, patient_ids, meteor="none", resample=resample)
               for name, gens in generations.items()}
     if not len(references):
         return scores
     tokenized = {name: [coco_tokenize(g) for g in gens] for name, gens in generations.items()}
     impl = _implementations("1.5")["meteor"]
     boot: dict[str, np.ndarray] = {}
-    resample = None
-    if n_boot > 0:
-        clusters = next(iter(scores.values())).per_pair["patient_id"].astype(str).to_numpy()
-        resample = cluster_weights(clusters, n_boot, seed)
     for name, (corpus, per) in meteor15_systems(tokenized, [coco_tokenize(r) for r in references],
                                                 resample, boot).items():
         sc = scores[name]
@@ -552,170 +544,31 @@ def score_systems(generations: Mapping[str, Sequence[str | None]], references: S
     return scores
 
 
-# ----------------------------------------------------------------------------------------------- bootstrap
+# ----------------------------------------------------------------------------------------------- BI-RADS confusion
+
+NO_BIRADS = "none"
 
 
-def _cluster_index(clusters: Sequence[str]) -> tuple[np.ndarray, int]:
-    _, inv = np.unique(np.asarray(clusters, dtype=str), return_inverse=True)
-    return inv, int(inv.max()) + 1 if len(inv) else 0
+def birads_confusion(reference: Sequence[str | None], generated: Sequence[str | None],
+                     categories: Sequence[str] | None = None) -> pd.DataFrame:
+    """Counts of (reference, generated) BI-RADS; references without BI-RADS are left out, a generation
+    without one lands in the ``none`` column so missing statements stay visible."""
+    pairs = [(r, g if g is not None else NO_BIRADS) for r, g in zip(reference, generated) if r is not None]
+    seen = {c for p in pairs for c in p}
+    cats = list(categories) if categories else [c for c in BIRADS_CATEGORIES if c in seen]
+    cols = cats + ([NO_BIRADS] if NO_BIRADS in seen or categories is None else [])
+    mat = pd.DataFrame(0, index=pd.Index(cats, name="reference"), columns=pd.Index(cols, name="generated"))
+    for r, g in pairs:
+        if r in mat.index and g in mat.columns:
+            mat.loc[r, g] += 1
+    return mat
 
 
-def _bootstrap_means(values: np.ndarray, clusters: Sequence[str], n_boot: int, seed: int) -> np.ndarray:
-    """Replicate means of ``values`` resampling whole clusters (patients) with replacement; NaNs dropped first.
-
-    Vectorised: cluster multiplicities come from one multinomial draw per replicate, and each replicate mean is
-    (counts @ cluster sums) / (counts @ cluster sizes), the pooled mean over the resampled pairs.
-    """
-    mask = ~np.isnan(values)
-    vals = values[mask]
-    inv, k = _cluster_index(np.asarray(clusters, dtype=str)[mask])
-    if k == 0:
-        return np.full(n_boot, np.nan)
-    sums, sizes = np.bincount(inv, weights=vals, minlength=k), np.bincount(inv, minlength=k).astype(float)
-    rng = np.random.default_rng(seed)
-    w = rng.multinomial(k, np.full(k, 1.0 / k), size=n_boot).astype(float)
-    denom = w @ sizes
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (w @ sums) / denom
+def _birads_or_none(values: Sequence[object]) -> list[str | None]:
+    """Category strings, with None for missing values (None, NaN, empty) as read back from a CSV."""
+    return [v if isinstance(v, str) and v else None for v in values]
 
 
-def cluster_bootstrap_ci(values: Sequence[float], clusters: Sequence[str], n_boot: int = 2000, seed: int = 0,
-                         level: float = 0.95) -> dict[str, float]:
-    """Mean of ``values`` with a percentile CI from a patient-clustered bootstrap."""
-    v = np.asarray(values, dtype=float)
-    reps = _bootstrap_means(v, clusters, n_boot, seed)
-    a = (1 - level) / 2
-    return {"mean": float(np.nanmean(v)) if np.any(~np.isnan(v)) else float("nan"),
-            "ci_low": float(np.nanquantile(reps, a)), "ci_high": float(np.nanquantile(reps, 1 - a)),
-            "n": int(np.sum(~np.isnan(v))), "clusters": _cluster_index(np.asarray(clusters, dtype=str)[~np.isnan(v)])[1]}
-
-
-def paired_cluster_bootstrap(a: Sequence[float], b: Sequence[float], clusters: Sequence[str], n_boot: int = 2000,
-                             seed: int = 0, level: float = 0.95) -> dict[str, float]:
-    """Mean paired difference a - b with a patient-clustered bootstrap CI and two-sided bootstrap p-value.
-
-    Pairs where either score is NaN (e.g. a reference without BI-RADS) are dropped from both. The p-value is
-    2 x the smaller tail share of replicate differences at or beyond zero (capped at 1).
-    """
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    reps = _bootstrap_means(d, clusters, n_boot, seed)
-    alpha = (1 - level) / 2
-    ok = reps[~np.isnan(reps)]
-    p = float(min(1.0, 2 * min(np.mean(ok <= 0), np.mean(ok >= 0)))) if len(ok) else float("nan")
-    return {"diff": float(np.nanmean(d)) if np.any(~np.isnan(d)) else float("nan"),
-            "ci_low": float(np.nanquantile(reps, alpha)) if len(ok) else float("nan"),
-            "ci_high": float(np.nanquantile(reps, 1 - alpha)) if len(ok) else float("nan"),
-            "p": p, "n": int(np.sum(~np.isnan(d)))}
-
-
-#: Report-table keys compared between systems; each is compared on the statistic the metrics table reports.
-COMPARED_METRICS: tuple[str, ...] = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l", "meteor", "cider",
-                                     "birads_acc", "birads4_acc", "density_acc", "finding_f1")
-#: Table key -> per-pair column whose pooled mean (pairs without the fact left out) is the table's value.
-MEAN_STATISTICS = {"rouge_l": "rouge_l", "cider": "cider", "birads_acc": "birads_correct",
-                   "birads4_acc": "birads4_correct", "density_acc": "density_correct"}
-
-
-#: Finding precision, recall and F1 are micro-averaged over every finding term of every pair.
-MICRO_STATISTICS = ("finding_precision", "finding_recall", "finding_f1")
-
-
-def statistic_kind(key: str) -> str:
-    """How the table's value of ``key`` is formed, in words (a column of the comparison table)."""
-    if key in MICRO_STATISTICS:
-        return {"finding_precision": "micro precision", "finding_recall": "micro recall",
-                "finding_f1": "micro F1"}[key] + " over all finding terms"
-    if key in MEAN_STATISTICS:
-        return "mean over pairs"
-    return "corpus statistic"
-
-
-def statistic_replicates(sc: ReportScores, key: str, inv: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Replicates of the table's value of ``key`` on the patient resamples ``(inv, w)`` of :func:`cluster_weights`.
-
-    Why: a comparison or interval must be of the number the metrics table reports. Micro F1 is formed from
-    resampled true/false positive and false negative sums (pairs where neither report names a finding score
-    F1 = 1 per pair but add nothing to the micro F1, so a pair mean would be another quantity); pair means from
-    resampled sums and counts; corpus BLEU and METEOR use the replicates ``score_reports`` made on its own
-    resamples (the same for every system scored together, so differences stay paired).
-    """
-    k = w.shape[1]
-    per = sc.per_pair
-
-    def sums(values: np.ndarray) -> np.ndarray:
-        return w.astype(float) @ np.bincount(inv, weights=values, minlength=k)
-
-    if key in MICRO_STATISTICS:
-        t, p, n = (sums(per[c].to_numpy(float)) for c in ("finding_tp", "finding_fp", "finding_fn"))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if key == "finding_precision":
-                return np.where(t + p > 0, t / (t + p), np.nan)
-            if key == "finding_recall":
-                return np.where(t + n > 0, t / (t + n), np.nan)
-            return np.where(t > 0, 2 * t / (2 * t + p + n), 0.0)
-    if key in MEAN_STATISTICS:
-        x = per[MEAN_STATISTICS[key]].to_numpy(float)
-        ok = ~np.isnan(x)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return sums(np.where(ok, x, 0.0)) / sums(ok.astype(float))
-    if key in sc.corpus_boot:
-        return np.asarray(sc.corpus_boot[key], dtype=float)
-    return np.full(w.shape[0], np.nan)
-
-
-def value_interval(sc: ReportScores, key: str, n_boot: int, seed: int, level: float = 0.95) -> dict[str, float]:
-    """Patient-clustered percentile interval of the value ``sc.corpus[key]`` itself (see
-    :func:`statistic_replicates`); pair means keep :func:`cluster_bootstrap_ci`, whose resamples skip pairs
-    without the fact. A corpus statistic without replicates gets no interval (NaN), never a pair mean's."""
-    clusters = sc.per_pair["patient_id"].astype(str).to_numpy()
-    if key in MEAN_STATISTICS:
-        col = MEAN_STATISTICS[key]
-        if col not in sc.per_pair:
-            return {"ci_low": float("nan"), "ci_high": float("nan")}
-        ci = cluster_bootstrap_ci(sc.per_pair[col].to_numpy(float), clusters, n_boot=n_boot, seed=seed,
-                                  level=level)
-        return {"ci_low": ci["ci_low"], "ci_high": ci["ci_high"]}
-    if key in MICRO_STATISTICS:
-        return corpus_ci(statistic_replicates(sc, key, *cluster_weights(clusters, n_boot, seed)), level)
-    if key in sc.corpus_boot:
-        return corpus_ci(np.asarray(sc.corpus_boot[key], dtype=float), level)
-    return {"ci_low": float("nan"), "ci_high": float("nan")}
-
-
-def compare_with_baselines(model: ReportScores, baselines: Mapping[str, ReportScores],
-                           metrics: Sequence[str] = COMPARED_METRICS, n_boot: int = 2000,
-                           seed: int = 0, level: float = 0.95) -> pd.DataFrame:
-    """Paired, patient-clustered comparison of the model with each baseline on the metrics table's own values.
-
-    ``model`` and ``baseline_value`` equal the ``value`` column of ``report_metrics.csv`` for the same key, and
-    the interval and two-sided bootstrap p-value (2 x the smaller tail share of replicate differences at or
-    beyond zero) come from the same resamples for both systems. A corpus statistic without replicates (METEOR
-    through NLTK) gets its difference without an interval.
-    """
-    rows = []
-    clusters = model.per_pair["patient_id"].astype(str).to_numpy()
-    inv, w = cluster_weights(clusters, n_boot, seed)
-    alpha = (1 - level) / 2
-    model_reps: dict[str, np.ndarray] = {}  # the model's replicates serve every baseline
-    for name, base in baselines.items():
-        if list(base.per_pair["id"]) != list(model.per_pair["id"]):
-            raise ValueError(f"baseline {name!r} was scored on different pairs than the model")
-        for m in metrics:
-            if not (np.isfinite(model.corpus.get(m, np.nan)) and np.isfinite(base.corpus.get(m, np.nan))):
-                continue  # not scored, or no reference states the fact (e.g. density): nothing to compare
-            if m not in model_reps:
-                model_reps[m] = statistic_replicates(model, m, inv, w)
-            reps = model_reps[m] - statistic_replicates(base, m, inv, w)
-            ok = reps[np.isfinite(reps)]
-            if len(ok):
-                lo, hi = float(np.quantile(ok, alpha)), float(np.quantile(ok, 1 - alpha))
-                p = float(min(1.0, 2 * min(np.mean(ok <= 0), np.mean(ok >= 0))))
-            else:
-                lo = hi = p = float("nan")
-            n = int(model.per_pair[MEAN_STATISTICS[m]].notna().sum()) if m in MEAN_STATISTICS else len(clusters)
-            rows.append({"baseline": name, "metric": m, "statistic": statistic_kind(m),
-                         "model": float(model.corpus[m]), "baseline_value": float(base.corpus[m]),
-                         "diff": float(model.corpus[m] - base.corpus[m]), "ci_low": lo, "ci_high": hi, "p": p,
-                         "n": n, "clusters": int(w.shape[1]), "cluster_key": "patient_id"})
-    return pd.DataFrame(rows, columns=["baseline", "metric", "statistic", "model", "baseline_value", "diff",
-                                       "ci_low", "ci_high", "p", "n", "clusters", "cluster_key"])
+def per_pair_birads_confusion(per_pair: pd.DataFrame) -> pd.DataFrame:
+    """:func:`birads_confusion` of a per-pair score table (columns ``birads_ref``, ``birads_gen``)."""
+    return birads_confusion(_birads_or_none(per_pair["birads_ref"]), _birads_or_none(per_pair["birads_gen"]))

@@ -25,9 +25,7 @@ def _stage(args: argparse.Namespace) -> int:
         clean_stage(run, load_recipe(args.recipe).name)
     caps = caps_for(args.profile)
     if args.max_new_tokens:
-        from dataclasses import replace
-
-        caps = replace(caps, max_new_tokens=args.max_new_tokens)
+        caps = caps.model_copy(update={"max_new_tokens": args.max_new_tokens})
     result = run_report_stage(run, args.recipe, base_path=args.base_path, caps=caps, meteor=args.meteor,
                               force=args.force, max_steps=args.max_steps)
     print(json.dumps({k: result[k] for k in ("run", "counts", "seconds", "meteor_impl", "variables")}, indent=1))
@@ -38,14 +36,14 @@ def score_file(path: str, meteor: str = "auto", n_boot: int = 2000, seed: int = 
     """Metrics (value and patient-clustered 95% CI) of one generations JSONL."""
     import numpy as np
 
-    from ..eval.report_metrics import value_interval
+    from ..stats.report_intervals import value_interval
     from .stage import choose_meteor, score_systems
     from .train import read_generations
 
     _, rows = read_generations(path)
     refs = [{"id": r["id"], "patient_id": r.get("patient_id", r["id"]), "report": r["reference"]} for r in rows]
     backend = choose_meteor(meteor)
-    sc = score_systems({"file": [r["generated"] for r in rows]}, refs, backend)["file"]
+    sc = score_systems({"file": [r["generated"] for r in rows]}, refs, backend, n_boot, seed)["file"]
     metrics = {}
     for key, value in sc.corpus.items():  # the interval of each reported value itself, not of a pair mean
         ci = value_interval(sc, key, n_boot, seed)

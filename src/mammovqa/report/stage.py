@@ -33,13 +33,14 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..budgets import ReportBudget, report_budget
 from ..config import get_profile
 from ..data.records import Record
 from ..errors import MammoVQAError
@@ -58,20 +59,6 @@ from .train import (
 # ----------------------------------------------------------------------------------------------- budget
 
 
-@dataclass(frozen=True)
-class ReportCaps:
-    """What one profile may spend: items, epochs, generation length, bootstrap replicates."""
-
-    train_max: int | None  # training reports (seeded subset); None = the whole train split
-    epochs: float  # for the tiny CPU model; a real (GPU) recipe keeps its own epochs
-    val_max: int  # validation reports for the eval loss curve
-    test_max: int | None  # test reports generated and scored; None = the whole test split
-    max_new_tokens: int
-    batch_size: int = 32
-    n_boot: int = 2000
-    lesion_oversample: int = 1  # copies per epoch of each training report that names a finding (1 = none extra)
-
-
 MODEL_SYSTEM = "fine-tuned"
 #: The extractor's hand-written phrasing corpus; its per-fact accuracy is quoted by the manuscript. Found beside
 #: the package sources (not under ``MAMMOVQA_ROOT``, which may be a scratch run folder).
@@ -87,13 +74,11 @@ PUBLISHED_KEYS = {"rouge_l": "amrg_rouge_l", "meteor": "amrg_meteor", "cider": "
                   "birads_acc": "amrg_birads_accuracy"}
 
 
-def caps_for(profile: str) -> ReportCaps:
+def caps_for(profile: str) -> ReportBudget:
     """The profile's budget (``configs/profiles.yaml``, section ``report``; measurements there); an unknown
     profile (a user-defined one) gets the default budget."""
-    from ..budgets import report_budget
-
     get_profile(profile)  # raises a ConfigError naming the known profiles
-    return ReportCaps(**report_budget(profile).model_dump())
+    return report_budget(profile)
 
 
 def source_label(run: RunPaths) -> str:
@@ -174,12 +159,17 @@ def meteor15_systems(hyps: dict[str, Sequence[str]], refs: Sequence[str]) -> dic
                              [coco_tokenize(r) for r in refs])
 
 
-def score_systems(generations: dict[str, list[str]], rows: Sequence[dict[str, Any]], meteor: str) -> dict[str, Any]:
-    """``ReportScores`` per system, all on the same (id-ordered) pairs; METEOR 1.5 in one Java process."""
+def score_systems(generations: dict[str, list[str]], rows: Sequence[dict[str, Any]], meteor: str, n_boot: int,
+                  seed: int) -> dict[str, Any]:
+    """``ReportScores`` per system, all on the same (id-ordered) pairs; METEOR 1.5 in one Java process; corpus
+    BLEU and METEOR replicates on the ``n_boot`` patient resamples of ``seed`` that the intervals and the
+    comparisons of this stage use too."""
     from ..eval.report_metrics import score_systems as _score_systems
+    from ..stats.report_intervals import patient_resample
 
-    return _score_systems(generations, [r["report"] for r in rows], [r["id"] for r in rows],
-                          [r["patient_id"] for r in rows], meteor=meteor)  # type: ignore[arg-type]
+    patients = [r["patient_id"] for r in rows]
+    return _score_systems(generations, [r["report"] for r in rows], [r["id"] for r in rows], patients,
+                          meteor=meteor, resample=patient_resample(patients, n_boot, seed))  # type: ignore[arg-type]
 
 
 def metrics_table(scores: dict[str, Any], label: str, n_boot: int, seed: int,
@@ -189,7 +179,8 @@ def metrics_table(scores: dict[str, Any], label: str, n_boot: int, seed: int,
     The value is the implementation's corpus statistic (BLEU, METEOR), the micro finding F1 or the pair mean;
     the CI is of that same value (``value_interval``): the statistic recomputed on patient-clustered resamples.
     """
-    from ..eval.report_metrics import DISPLAY, value_interval
+    from ..eval.report_metrics import DISPLAY
+    from ..stats.report_intervals import value_interval
 
     rows = []
     for system, sc in scores.items():
@@ -357,12 +348,12 @@ def extractor_variables(corpus: Path | None) -> dict[str, str]:
     return out
 
 
-# ----------------------------------------------------------------------------------------------- figure data
+# ----------------------------------------------------------------------------------------------- notebook 06 data
 
 
 def birads_confusion(per_pair: pd.DataFrame) -> pd.DataFrame:
     """Counts of reference (rows) x generated (columns) BI-RADS; a generation stating none is column 'none'."""
-    from ..viz.reports import per_pair_birads_confusion
+    from ..eval.report_metrics import per_pair_birads_confusion
 
     return per_pair_birads_confusion(per_pair)
 
@@ -417,11 +408,11 @@ def _log(msg: str) -> None:
 
 
 def run_report_stage(run: RunPaths, recipe_file: str | Path = "report_tiny_cpu.yaml", *,
-                     base_path: str | Path | None = None, caps: ReportCaps | None = None, meteor: str = "auto",
+                     base_path: str | Path | None = None, caps: ReportBudget | None = None, meteor: str = "auto",
                      force: bool = False, max_steps: int = -1,
                      published_yaml: Path | None = PAPER_DIR / "published.yaml") -> dict[str, Any]:
     """Run the whole stage; resumable: a finished model is not retrained, current generations not redone."""
-    from ..eval.report_metrics import compare_with_baselines
+    from ..stats.report_intervals import compare_with_baselines
     from .baselines import run_baselines
 
     t_start = time.perf_counter()
@@ -468,7 +459,7 @@ def run_report_stage(run: RunPaths, recipe_file: str | Path = "report_tiny_cpu.y
         write_generations(gen_dir / f"{safe_name(system.replace(': ', '__').replace(' ', '-'))}_test.jsonl",
                           system, test_rows, texts, seed=run.seed, data_sha256=ds.checksum)
     backend = choose_meteor(meteor)
-    scores = score_systems(gens, test_rows, backend)
+    scores = score_systems(gens, test_rows, backend, caps.n_boot, run.seed)
     label = source_label(run)
     table = metrics_table(scores, label, caps.n_boot, run.seed, published_yaml)
     comparisons = compare_with_baselines(scores[MODEL_SYSTEM], {k: v for k, v in scores.items() if k != MODEL_SYSTEM},
@@ -494,7 +485,7 @@ def run_report_stage(run: RunPaths, recipe_file: str | Path = "report_tiny_cpu.y
     write_variables(run, "report", variables)
     result = {
         "run": run.name, "recipe": recipe.name, "recipe_file": recipe.source, "base_model": str(base),
-        "caps": asdict(caps), "counts": {"train": len(train_rows), "val": len(val_rows), "test": len(test_rows),
+        "caps": caps.model_dump(), "counts": {"train": len(train_rows), "val": len(val_rows), "test": len(test_rows),
                                           "split": ds.counts(), "problems": len(ds.problems)},
         "meteor_backend": backend, "meteor_impl": meteor_impl, "train_skipped": summary["skipped"],
         "steps": summary["steps"], "model_dir": summary["model_dir"],

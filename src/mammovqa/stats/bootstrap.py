@@ -14,11 +14,16 @@ drawing cluster indices (also exact). Both paths are deterministic for a given s
 BCa uses the exact leave-one-cluster-out jackknife: removing cluster j only subtracts its row from the total,
 so all J jackknife values cost one vectorised pass (identical rows give identical values, so it runs over the
 U distinct rows with multiplicities). No grouped-jackknife approximation is needed.
+
+Statistics that must be recomputed on each resample by someone else's code (corpus BLEU and METEOR 1.5 of the
+report wing) need the resamples themselves: :func:`cluster_multiplicities` draws them as (B, J) multiplicity
+vectors, the same multinomial cluster bootstrap, and :func:`pooled_mean_replicates` is the pooled mean on them
+(``stats.report_intervals`` builds the report metrics' intervals and paired comparisons from these two).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,6 +110,41 @@ def resample_sums(rows: np.ndarray, n_boot: int, seed: int | np.random.Generator
             holders = np.flatnonzero(rows[:, col] > 0)
             out[i] += rows[holders[rng.integers(0, holders.size)]]
     return out
+
+
+def cluster_multiplicities(clusters: Sequence[str], n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(cluster code per unit, (n_boot, k) counts): ``n_boot`` cluster bootstrap resamples as multiplicities.
+
+    Why this form: a statistic recomputed by its own implementation on each resample (corpus BLEU from resampled
+    n-gram sums, METEOR 1.5 on the resampled pairs) needs to know how often each cluster was drawn, not only the
+    summed rows. Codes follow the sorted distinct cluster names, so the draw depends on the set of clusters and
+    the seed, not on the order of the units.
+    """
+    _, inv = np.unique(np.asarray(clusters, dtype=str), return_inverse=True)
+    inv = inv.ravel()
+    k = int(inv.max()) + 1 if len(inv) else 0
+    if k == 0:
+        return inv, np.zeros((n_boot, 0), dtype=np.int64)
+    return inv, np.random.default_rng(seed).multinomial(k, np.full(k, 1.0 / k), size=n_boot)
+
+
+def pooled_mean_replicates(values: np.ndarray, clusters: Sequence[str], n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot,) pooled means of ``values`` over cluster bootstrap resamples; NaN values are left out first.
+
+    Each replicate is (counts @ cluster sums) / (counts @ cluster sizes): the mean over every unit of the
+    resampled clusters, so a cluster with more units weighs more, as in the estimate itself.
+    """
+    values = np.asarray(values, dtype=float)
+    keep = ~np.isnan(values)
+    inv, w = cluster_multiplicities(np.asarray(clusters, dtype=str)[keep], n_boot, seed)
+    k = w.shape[1]
+    if k == 0:
+        return np.full(n_boot, np.nan)
+    sums = np.bincount(inv, weights=values[keep], minlength=k)
+    sizes = np.bincount(inv, minlength=k).astype(float)
+    w = w.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (w @ sums) / (w @ sizes)
 
 
 def jackknife(rows: np.ndarray, stat: StatFn) -> tuple[np.ndarray, np.ndarray]:

@@ -14,37 +14,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..report.parse import BIRADS_CATEGORIES
+from ..eval.report_metrics import birads_confusion
 from .style import MARKERS, fig_size, series_style
 
 PUBLISHED_AMRG: dict[str, float] = {"ROUGE-L": 0.5691, "METEOR": 0.6152, "CIDEr": 0.5818, "BI-RADS accuracy": 0.5582}
 PUBLISHED_SOURCE = "AMRG paper (real DMID, published)"
-NO_BIRADS = "none"
-
-
-def birads_confusion(reference: Sequence[str | None], generated: Sequence[str | None],
-                     categories: Sequence[str] | None = None) -> pd.DataFrame:
-    """Counts of (reference, generated) BI-RADS; references without BI-RADS are left out, a generation
-    without one lands in the ``none`` column so missing statements stay visible."""
-    pairs = [(r, g if g is not None else NO_BIRADS) for r, g in zip(reference, generated) if r is not None]
-    seen = {c for p in pairs for c in p}
-    cats = list(categories) if categories else [c for c in BIRADS_CATEGORIES if c in seen]
-    cols = cats + ([NO_BIRADS] if NO_BIRADS in seen or categories is None else [])
-    mat = pd.DataFrame(0, index=pd.Index(cats, name="reference"), columns=pd.Index(cols, name="generated"))
-    for r, g in pairs:
-        if r in mat.index and g in mat.columns:
-            mat.loc[r, g] += 1
-    return mat
-
-
-def _birads_or_none(values: Sequence[object]) -> list[str | None]:
-    """Category strings, with None for missing values (None, NaN, empty) as read back from a CSV."""
-    return [v if isinstance(v, str) and v else None for v in values]
-
-
-def per_pair_birads_confusion(per_pair: pd.DataFrame) -> pd.DataFrame:
-    """:func:`birads_confusion` of a per-pair score table (columns ``birads_ref``, ``birads_gen``)."""
-    return birads_confusion(_birads_or_none(per_pair["birads_ref"]), _birads_or_none(per_pair["birads_gen"]))
 
 
 def birads_confusion_figure(reference: Sequence[str | None], generated: Sequence[str | None],
