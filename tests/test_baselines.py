@@ -91,3 +91,48 @@ def test_cli_baselines_then_score(tmp_path, capsys):
     assert "Laterality" in out and "split=test level=image" in out and "n_missing: 0" in out
     assert (tmp_path / "m.csv").read_text().startswith("model,matcher,split,level,topic,dataset,n,accuracy")
     assert len((tmp_path / "s.csv").read_text().splitlines()) == 61
+
+
+def test_a_file_written_for_other_data_is_started_over_not_resumed(tmp_path):
+    """Measured on the default run: the baseline files had been resumed across data rebuilds (phantom v2 -> v3)
+    and a change of the random stream, so 1,581 of 2,592 external random-baseline answers (and 30 prior answers)
+    were the previous code's on the previous data, next to 2,036 rows of ids the new build no longer has."""
+    out = tmp_path / "prior.jsonl"
+    old_train = [make_item(i, split="train", answer=["Right"]) for i in range(5)]
+    new_train = [make_item(i, split="train", answer=["Left"]) for i in range(5)]
+    old_items = [make_item(i) for i in range(40)]
+    run_baseline("prior", old_items, out, train_items=old_train)
+    assert {r["output"] for r in read_predictions(out).rows.values()} == {"A: Right", "B: Right"}
+    new_items = old_items[:30]  # a rebuild: fewer items, and train answers that moved
+    run_baseline("prior", new_items, out, train_items=new_train)
+    new = read_predictions(out)
+    assert set(new.rows) == {it.id for it in new_items}  # no rows of ids the new build lacks
+    assert {r["output"] for r in new.rows.values()} == {"A: Left", "B: Left"}  # answers from the new priors
+    assert new.provenance["generator"] == 2 and new.provenance["train_sha256"]
+
+
+def test_same_items_and_seed_resume_without_rewriting(tmp_path):
+    out = tmp_path / "random.jsonl"
+    its = items()
+    run_baseline("random", its[:20], out, seed=1)
+    first = out.read_bytes()
+    run_baseline("random", its[:20], out, seed=1)
+    assert out.read_bytes() == first  # nothing appended, nothing restarted
+    run_baseline("random", its[:20], out, seed=2)  # another seed draws other answers: the file starts over
+    assert len(read_predictions(out).rows) == 20 and read_predictions(out).provenance["seed"] == 2
+
+
+def test_a_file_from_before_the_generator_was_recorded_is_started_over(tmp_path):
+    import json
+
+    out = tmp_path / "first.jsonl"
+    its = items()[:3]
+    run_baseline("first-option", its, out)
+    lines = out.read_text().splitlines()
+    head = json.loads(lines[0])
+    del head["provenance"]["generator"]  # as every file written before this check
+    stale = {"error": None, "id": "gone#Laterality", "latency_s": 0.0, "model": "baseline/first-option",
+             "options": ["Left", "Right"], "output": "A: Left", "prompt": "q"}
+    out.write_text("\n".join([json.dumps(head), *lines[1:], json.dumps(stale)]) + "\n")
+    run_baseline("first-option", its, out)
+    assert set(read_predictions(out).rows) == {it.id for it in its}

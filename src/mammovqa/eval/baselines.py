@@ -16,13 +16,15 @@ option texts joined by ``", "`` for multiple choice.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..io import provenance
-from ..predictions import PredictionWriter, done_ids
+from ..models.predict import items_checksum
+from ..predictions import PredictionWriter, done_ids, read_predictions
 from ..qa.items import LETTERS, QAItem, item_prompt
 from ..seeding import rng_for
 
@@ -98,11 +100,51 @@ def run_baseline(name: str, items: list[QAItem], out_path: str | Path, seed: int
         extra["prior_fallback_topics"] = sorted({f"{it.level}/{it.topic_label}" for it in items
                                                  if (it.level, it.topic_label) not in priors})
         extra["n_train_items"] = len(train_items)
+    return write_weight_free(out_path, provenance(seed=seed, model_id=mid, **extra), items,
+                             lambda it: (item_prompt(it), it.options, format_answer(it, pick(it))),
+                             train_items if name == "prior" else ())
+
+
+#: What a weight-free baseline says to one item: (prompt, options shown, answer text).
+Answer = Callable[[QAItem], tuple[str, Sequence[str], str]]
+#: Bumped when a baseline's answers for the same items, train items and seed change (e.g. its random stream).
+GENERATOR_VERSION = 2
+#: Provenance fields that name the source of a baseline file's answers; a file differing in any is restarted.
+RESUME_FIELDS = ("model_id", "seed", "data_sha256", "train_sha256", "generator")
+
+
+def _restart_if_other_source(out_path: Path, prov: dict[str, Any]) -> None:
+    """Delete ``out_path`` when its answers came from other items, train items, seed or generator.
+
+    Why: a baseline's answers depend on all of these, and without this check a file written for an earlier
+    build of the data (or by an earlier random stream) was resumed by id: the answers of the ids both builds
+    share were kept, so a default run reported a random baseline drawn by the previous code on the previous
+    phantom. Regenerating costs milliseconds, so a mismatch restarts rather than refuses.
+    """
+    if not out_path.exists() or out_path.stat().st_size == 0:
+        return
+    old = read_predictions(out_path).provenance
+    if any(old.get(k) != prov.get(k) for k in RESUME_FIELDS):
+        out_path.unlink()
+
+
+def write_weight_free(out_path: str | Path, prov: dict[str, Any], items: Iterable[QAItem], answer: Answer,
+                      train_items: Iterable[QAItem] = ()) -> Path:
+    """Append ``answer(item)`` for every item the file does not hold yet (resumable), as model ``prov``'s
+    ``model_id``; the one writer of the closed and the open weight-free baselines. The provenance records the
+    items, the train items and the generator version, and a file written from others is started over."""
+    out_path = Path(out_path)
+    items = list(items)
+    train = list(train_items)
+    prov = {**prov, "data_sha256": items_checksum(items), "train_sha256": items_checksum(train) if train else None,
+            "generator": GENERATOR_VERSION}
+    _restart_if_other_source(out_path, prov)
     done = done_ids(out_path)
-    with PredictionWriter(out_path, provenance(seed=seed, model_id=mid, **extra)) as writer:
+    mid = prov["model_id"]
+    with PredictionWriter(out_path, prov) as writer:
         for it in items:
             if it.id in done:
                 continue
-            writer.write(id=it.id, model=mid, prompt=item_prompt(it), options=it.options,
-                         output=format_answer(it, pick(it)), latency_s=0.0)
+            prompt, options, output = answer(it)
+            writer.write(id=it.id, model=mid, prompt=prompt, options=list(options), output=output, latency_s=0.0)
     return Path(out_path)

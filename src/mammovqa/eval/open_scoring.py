@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 
 from ..io import provenance
-from ..predictions import PredictionSet, PredictionWriter, done_ids, is_missing_output
+from ..predictions import PredictionSet, is_missing_output
 from ..qa.items import QAItem
 from ..qa.open import DESCRIPTION, OPEN_TOPICS, answer_options, item_gold, open_prompt
-from .baselines import item_rng
+from .baselines import item_rng, write_weight_free
 from .clinical import OPEN_TOPIC_FACT, open_answer_correct
 
 OPEN_BASELINES = ("open-random", "open-majority")
@@ -110,15 +110,13 @@ def run_open_baseline(name: str, items: list[QAItem], out_path: str | Path, seed
     extra: dict[str, Any] = {"baseline": name, "n_items": len(items), "form": "open"}
     if name == "open-majority":
         extra["n_train_items"] = len(train_items)
-    done = done_ids(out_path)
-    with PredictionWriter(out_path, provenance(seed=seed, model_id=mid, **extra)) as writer:
-        for it in items:
-            if it.id in done:
-                continue
-            facts = random_facts(it, seed) if name == "open-random" else majority_facts(it, priors)
-            writer.write(id=it.id, model=mid, prompt=open_prompt(it), options=[], output=answer_text(it, facts),
-                         latency_s=0.0)
-    return Path(out_path)
+
+    def answer(it: QAItem) -> tuple[str, list[str], str]:
+        facts = random_facts(it, seed) if name == "open-random" else majority_facts(it, priors)
+        return open_prompt(it), [], answer_text(it, facts)
+
+    return write_weight_free(out_path, provenance(seed=seed, model_id=mid, **extra), items, answer,
+                             train_items if name == "open-majority" else ())
 
 
 # ----------------------------------------------------------------------------------------------- scoring
