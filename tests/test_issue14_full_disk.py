@@ -111,3 +111,24 @@ def test_read_only_output_folder_is_a_message(tmp_path: Path, mounted) -> None:
     proc = subprocess.run([*CLI, "score", str(preds), "--items", str(items_path), "--scores-out",
                            str(ro / "scores.csv")], capture_output=True, text=True, timeout=120)
     _assert_orderly(proc, "read-only file system")
+
+
+def test_prepare_on_a_full_disk_stops_once_instead_of_losing_every_image(tmp_path: Path, mounted) -> None:
+    """Measured: preparation caught every exception per image, so a full output disk (ENOSPC) showed up as a
+    "bad image" on each remaining image and the run ground through the whole dataset."""
+    import numpy as np
+    from PIL import Image
+
+    from fixtures_sources import make_mias
+    from mammovqa.data.imaging import synthetic_mammogram
+
+    mias = make_mias(tmp_path / "mias")
+    for i, p in enumerate(sorted((mias / "all-mias").glob("*.pgm"))):
+        arr, _ = synthetic_mammogram((512, 512), laterality="L", seed=i, bits=8)
+        Image.fromarray(arr.astype(np.uint8)).save(p)
+    full = mounted("full", "size=64k")
+    _fill(full)
+    proc = subprocess.run([*CLI, "data", "prepare", "MIAS", str(mias), "--out", str(full / "out"), "--size", "32"],
+                          capture_output=True, text=True, timeout=300)
+    _assert_orderly(proc, "No space left on device")
+    assert "skipped image" not in proc.stderr and proc.stderr.count("No space left") == 1, proc.stderr[-2000:]

@@ -24,6 +24,7 @@ writes ``records.shard-i-of-n.jsonl``; a run without ``shard`` writes ``records.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import multiprocessing as mp
@@ -298,6 +299,10 @@ def _load_part(out_dir: Path, unit: Unit, size: int, seed: int) -> dict[str, Any
     return res if all(resolve(i).exists() for i in images if i) else None
 
 
+#: Errors of the folder written to (full disk, quota, read-only): they stop the run with the CLI's message.
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
 def _work(args: tuple[Unit, Path, int, int, dict[str, Path]]
           ) -> tuple[str, dict[str, Any] | None, tuple[str, str] | None]:
     """(uid, result, None) or (uid, None, (kind, message)): a bad image costs itself and its crops only."""
@@ -306,6 +311,10 @@ def _work(args: tuple[Unit, Path, int, int, dict[str, Path]]
         return unit.uid, process_unit(unit, out_dir, size, seed, roots), None
     except DataError as exc:
         return unit.uid, None, (getattr(exc, "kind", "bad_input"), str(exc))
+    except OSError as exc:
+        if exc.errno in OUTPUT_ERRNOS:  # the output disk, not this image: every later image would fail the same
+            raise
+        return unit.uid, None, ("error", f"{unit.source}: {type(exc).__name__}: {exc}")
     except Exception as exc:  # noqa: BLE001 - one bad image must not stop the run
         return unit.uid, None, ("error", f"{unit.source}: {type(exc).__name__}: {exc}")
 
