@@ -63,3 +63,20 @@ def test_one_repeated_answer_is_flagged_too(tmp_path: Path) -> None:
     flag = summary["test_image"]["degenerate"]
     assert flag["reason"] == "identical" and flag["top_output"] == "Left"
     assert "degenerate" in degenerate_sentence(summary, MODEL)
+
+
+def test_notebook_03_table_names_each_degenerate_model_of_a_run(tmp_path: Path) -> None:
+    """Notebook 03 lists, among the fine-tuned and closed-set models, those whose test answers are degenerate."""
+    from mammovqa.analysis import degenerate_table
+    from mammovqa.paths import RunPaths
+
+    run = RunPaths("phantom", "smoke", 0, root=tmp_path)
+    for model, outputs in (("tiny-vlm-mammo", [""] * 20), ("r50-mammo", ["Left", "Right"] * 10),
+                           ("dinov2-mammo", ["A: Left"] * 19 + ["B: Right"])):
+        path = run.predictions(model, "test", "image")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _prediction_file(path, outputs)
+    table = degenerate_table(run, ["tiny-vlm-mammo", "r50-mammo", "dinov2-mammo", "vilt-mammo"])  # vilt: no file
+    assert list(table["model"]) == ["tiny-vlm-mammo", "dinov2-mammo"]
+    assert list(table["reason"]) == ["empty", "identical"] and list(table["repeated answer"]) == ["", "A: Left"]
+    assert degenerate_table(run, ["r50-mammo"]).empty

@@ -306,6 +306,26 @@ def degenerate_sentence(predict_summary: dict, model: str, split: str = "test", 
             "constant answer, not a reading of the images.")
 
 
+def degenerate_table(run: RunPaths, models: Sequence[str], split: str = "test", level: str = "image") -> pd.DataFrame:
+    """One row per model among ``models`` whose answers on (split, level) are degenerate (read from its
+    prediction file): how many answers, how many empty, the repeated answer and the share; empty when none is.
+
+    Why in the notebook as well as the stage summaries: a closed-set head that learned one class per topic
+    (``dinov2-mammo`` on the default run) still gets a row in every table; the reader must see it named."""
+    from .eval.degenerate import degenerate_outputs
+
+    rows = []
+    for model in models:
+        path = run.predictions(model, split, level)
+        flag = degenerate_outputs(read_predictions(path)) if path.exists() else None
+        if flag:
+            rows.append({"model": model, "answers": flag["n"], "empty": flag["n_empty"],
+                         "repeated answer": flag["top_output"], "empty or repeated (%)":
+                         round(100 * flag["degenerate_share"], 1), "reason": flag["reason"]})
+    return pd.DataFrame(rows, columns=["model", "answers", "empty", "repeated answer", "empty or repeated (%)",
+                                       "reason"])
+
+
 # ------------------------------------------------------------------ headline means with their intervals (stages 3, 4)
 
 
