@@ -1,8 +1,9 @@
 # mammovqa: `make all` reproduces every figure, table and the manuscript; `make test` runs the tests.
 # Both create/refresh the project interpreter .venv/ first. `make help` lists every target.
 #
-# Re-run one stage with other parameters, e.g.:
-#   make stats PROFILE=smoke SEED=3        (re-executes notebooks/01_dataset_stats.ipynb into notebooks/executed/phantom-smoke-s3/)
+# Re-run one notebook with other notebook parameters, without rebuilding the run, e.g.:
+#   make significance NB_PARAMS="-p margin 0.03"   (notebook 05 only, into variants/<name>/ of each output folder)
+# Another run (its own data, models and outputs) is another PROFILE/SOURCE/SEED: make all PROFILE=smoke SEED=3
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
@@ -29,6 +30,11 @@ NB_PARAMS ?=
 VARIANT ?= $(if $(strip $(NB_PARAMS)),$(shell printf '%s' '$(NB_PARAMS)' | tr -c 'A-Za-z0-9._-' '_' | sed 's/^[-_.]*//; s/[-_.]*$$//' | cut -c1-64),)
 EXEC    := notebooks/executed/$(RUN)$(if $(VARIANT),/variants/$(VARIANT),)
 export MAMMOVQA_VARIANT := $(VARIANT)
+ifneq ($(VARIANT),)
+ifneq ($(filter all paper docs-notebooks,$(MAKECMDGOALS)),)
+$(error the manuscript and the published notebooks are built from the run's own outputs, not from variant '$(VARIANT)': drop NB_PARAMS/VARIANT for $(filter all paper docs-notebooks,$(MAKECMDGOALS)))
+endif
+endif
 MANIFEST := $(wildcard data_manifest/*.yaml data_manifest/labels/*.yaml)
 export MAMMOVQA_RUN := $(RUN)
 export HF_HUB_OFFLINE := 1
@@ -49,7 +55,7 @@ endef
 help: ## list targets (default)
 	@echo "mammovqa — make targets (PROFILE=$(PROFILE) SOURCE=$(SOURCE) SEED=$(SEED) -> run '$(RUN)')"
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-22s %s\n", $$1, $$2}'
-	@echo "Profiles: smoke (wiring check: about 6 min on 2 cores, open-ended stages included), default (figures worth reading: about 15-20 min, plus 3-4 min of open-ended stages), full (tens of thousands of images: hours)."
+	@echo "Profiles: smoke (wiring check: about 6 min on 2 cores, open-ended stages included), default (figures worth reading: about 20 min, open-ended stages included), full (tens of thousands of images: hours)."
 	@echo "A fresh machine first spends 1-4 min creating .venv. Call the CLI as .venv/bin/mammovqa (or source .venv/bin/activate)."
 	@echo "Outputs: $(DATA)/ (benchmark), $(RESULTS)/ (predictions, metrics), $(FIGS)/, $(EXEC)/ (executed notebooks)."
 
@@ -153,7 +159,7 @@ $(call NB,07_open_ended): notebooks/07_open_ended.ipynb $(OPEN_ZS) $(OPEN_FT) $(
 NOTEBOOKS_OUT := $(foreach n,01_dataset_stats 02_zero_shot 03_finetune 04_external_validation 05_significance 06_report_generation 07_open_ended,$(call NB,$(n)))
 PAPER_OUT := paper/_build/$(RUN)/paper.pdf
 paper: $(PAPER_OUT) ## render the manuscript (Quarto if installed, else pandoc + typst): PDF and HTML
-$(PAPER_OUT): $(NOTEBOOKS_OUT) $(wildcard paper/*.qmd paper/sections/*.qmd paper/*.yml paper/*.yaml paper/*.bib paper/filters/* paper/templates/*) src/mammovqa/paper.py
+$(PAPER_OUT): $(NOTEBOOKS_OUT) $(wildcard $(RESULTS)/vars/*.json $(FIGS)/*.png) $(wildcard paper/*.qmd paper/sections/*.qmd paper/*.yml paper/*.yaml paper/*.bib paper/filters/* paper/templates/*) src/mammovqa/paper.py
 	@if [ -n "$(VARIANT)" ]; then echo "make: the manuscript is built from the run's own outputs, not from variant '$(VARIANT)'; drop NB_PARAMS/VARIANT to build the paper." >&2; exit 2; fi
 	$(call STAGE,paper-table)
 	$(PY) -m mammovqa.paper --source $(SOURCE) --profile $(PROFILE) --seed $(SEED)

@@ -301,3 +301,36 @@ def test_pdf_images_lists_each_embedded_image_once(tmp_path):
     pages = [Image.new("RGB", (40, 30), "white"), Image.new("L", (25, 50))]
     pages[0].save(tmp_path / "two.pdf", save_all=True, append_images=pages[1:])
     assert sorted(paper.pdf_images(tmp_path / "two.pdf")) == [(25, 50), (40, 30)]
+
+
+def test_smoke_runs_say_they_are_a_wiring_check_wherever_the_data_source_is_said(tmp_path):
+    """Measured: the smoke abstract quoted the 0.0% of a fine-tuned model trained for seconds as a result."""
+    smoke = paper.collect_variables(RunPaths("phantom", "smoke", 0, root=tmp_path))
+    default = paper.collect_variables(RunPaths("phantom", "default", 0, root=tmp_path))
+    assert smoke["data_source_note"].endswith(paper.SMOKE_NOTE) and "wiring check" in smoke["data_source_note"]
+    assert "wiring check" not in default["data_source_note"]
+
+
+def test_outputs_rewritten_after_their_notebook_ran_are_named(tmp_path):
+    """Measured: a papermill run of notebook 05 with other parameters rewrote vars/, tables and figures while
+    make said "Nothing to be done", and the next paper build mixed two parameter sets."""
+    import os
+
+    run = RunPaths("phantom", "smoke", 0, root=tmp_path)
+    run.executed.mkdir(parents=True)
+    run.variables.mkdir(parents=True)
+    run.figures.mkdir(parents=True)
+    for name, when in (("significance.json", 100), ("stats.json", 100)):
+        (run.variables / name).write_text("{}")
+        os.utime(run.variables / name, (when, when))
+    (run.figures / "significance_forest.png").write_bytes(b"png")
+    os.utime(run.figures / "significance_forest.png", (100, 100))
+    for nb in ("01_dataset_stats", "05_significance"):
+        (run.executed / f"{nb}.ipynb").write_text("{}")
+        os.utime(run.executed / f"{nb}.ipynb", (200, 200))
+    assert paper.rewritten_outside_make(run) == []  # as make leaves them: outputs older than their notebook
+    os.utime(run.variables / "significance.json", (300, 300))  # a papermill run by hand
+    os.utime(run.figures / "significance_forest.png", (300, 300))
+    stale = paper.rewritten_outside_make(run)
+    assert len(stale) == 2 and "vars/significance.json is newer than" in stale[0] and "05_significance" in stale[0]
+    assert "significance_forest.png" in stale[1]
