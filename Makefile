@@ -43,10 +43,14 @@ export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
 
 # papermill: pinned kernel, execution timeout, atomic output (tmp file renamed only on success)
+# One notebook of one run (or variant) at a time: a second `make` on the same run stops with a message
+# (flock exits 75) instead of executing into the same .tmp.ipynb and rewriting the same outputs concurrently.
 define papermill
-	@mkdir -p $(dir $(2))
-	$(PY) -m papermill $(1) $(2).tmp.ipynb -k $(KERNEL) --execution-timeout $(NB_TIMEOUT) --log-level WARNING \
-	  -p source $(SOURCE) -p profile $(PROFILE) -p seed $(SEED) $(3) $(NB_PARAMS)
+	@mkdir -p $(dir $(2)) $(RESULTS)/locks
+	flock -n -E 75 $(RESULTS)/locks/notebook-$(subst /,_,$(2)).lock \
+	  $(PY) -m papermill $(1) $(2).tmp.ipynb -k $(KERNEL) --execution-timeout $(NB_TIMEOUT) --log-level WARNING \
+	  -p source $(SOURCE) -p profile $(PROFILE) -p seed $(SEED) $(3) $(NB_PARAMS) \
+	  || { rc=$$?; [ $$rc -ne 75 ] || echo "make: another make is running $(1) for run $(RUN) ($(RESULTS)/locks/); wait for it to finish" >&2; exit $$rc; }
 	@mv $(2).tmp.ipynb $(2)
 endef
 

@@ -95,3 +95,21 @@ def test_paper_refuses_a_variant(up_to_date_run) -> None:
     assert proc.returncode != 0
     assert "drop NB_PARAMS/VARIANT for paper" in proc.stderr, proc.stderr[-2000:]
     assert calls == [], calls  # refused before anything runs: no notebook re-run as a variant, no manuscript
+
+
+def test_a_second_make_on_the_same_notebook_of_a_run_stops_with_a_message(up_to_date_run) -> None:
+    """Measured: two `make all` on one run executed the same notebook into the same .tmp.ipynb at once."""
+    import fcntl
+
+    root = up_to_date_run[0]
+    out = f"notebooks/executed/{RUN}/05_significance.ipynb"
+    lock = root / f"results/{RUN}/locks/notebook-{out.replace('/', '_')}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as held:  # what the first make's flock holds while its papermill runs
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc, calls = _make(up_to_date_run, "significance")
+    assert proc.returncode != 0 and calls == [], (calls, proc.stderr[-2000:])
+    assert "another make is running notebooks/05_significance.ipynb for run phantom-smoke" in proc.stderr
+    assert not (root / out).exists()
+    proc, calls = _make(up_to_date_run, "significance")  # lock released: it runs
+    assert proc.returncode == 0 and len(calls) == 1, proc.stderr[-2000:]

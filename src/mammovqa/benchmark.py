@@ -14,7 +14,7 @@ from typing import Any
 from .config import get_profile, load_datasets
 from .data.build import phantom_records, real_records
 from .errors import MammoVQAError
-from .io import provenance, sha256_file, write_json_atomic, write_jsonl_atomic
+from .io import file_lock, provenance, sha256_file, write_json_atomic, write_jsonl_atomic
 from .paths import RunPaths, dataset_roots, portable
 from .qa.build import build_items
 from .qa.items import write_items
@@ -43,6 +43,13 @@ def build_benchmark(source: str = "phantom", profile: str = "default", seed: int
         raise MammoVQAError(f"unknown source {source!r}; choose one of: {', '.join(SOURCES)}")
     prof = get_profile(profile)
     run = RunPaths(source, profile, seed)
+    # two builds of one run (two `make all`) would write the same images and items at once
+    with file_lock(run.results / "locks" / "stage-data.lock", f"data build of run {run.name}"):
+        return _build(run, prof, workers, strict_labels)
+
+
+def _build(run: RunPaths, prof: Any, workers: int, strict_labels: bool) -> dict[str, Any]:
+    source, profile, seed = run.source, run.profile, run.seed
     run.data.mkdir(parents=True, exist_ok=True)
     if source == "phantom":
         records, source_summary = phantom_records(run, prof, workers)
