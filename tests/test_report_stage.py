@@ -17,7 +17,7 @@ from mammovqa.data.records import Record
 from mammovqa.errors import ConfigError
 from mammovqa.io import write_jsonl_atomic
 from mammovqa.models.tiny import build_tiny_vlm
-from mammovqa.paths import RunPaths
+from mammovqa.paths import RunPaths, resolve
 from mammovqa.report.grammar import phantom_report
 from mammovqa.report.stage import (
     FIGURE_METRICS,
@@ -87,7 +87,7 @@ def stage(tmp_path_factory, tiny, recipe_file):
 
 def test_stage_writes_generations_for_the_test_split(stage):
     run, result = stage
-    prov, rows = read_generations(result["generations"])
+    prov, rows = read_generations(resolve(result["generations"], run.root))
     assert prov["prompt"] == REPORT_PROMPT and prov["decoding"] == "greedy" and prov["max_new_tokens"] == 24
     assert len(rows) == result["counts"]["test"] > 0
     assert all(set(r) == {"id", "patient_id", "generated", "reference"} for r in rows)
@@ -157,7 +157,7 @@ def test_variables_figures_and_per_pair(stage):
 
 def test_second_call_skips_training_and_reuses_generations(stage, tiny, recipe_file):
     run, first = stage
-    gen = Path(first["generations"])
+    gen = resolve(first["generations"], run.root)
     before = gen.read_bytes()
     again = run_report_stage(run, recipe_file, base_path=tiny, caps=CAPS, meteor="none")
     assert again["train_skipped"] and not first["train_skipped"]
@@ -189,11 +189,11 @@ def test_lora_report_model_is_merged_for_generation(stage, tiny, recipe_file, tm
     copy = RunPaths("phantom", "smoke", 0, root=tmp_path)
     shutil.copytree(run.data, copy.data)
     res = run_report_stage(copy, lora_file, base_path=tiny, caps=CAPS, meteor="none", max_steps=1)
-    final = Path(res["model_dir"])
+    final = resolve(res["model_dir"], copy.root)
     assert (final / "adapter_config.json").exists()
     merged = generation_model_dir(final, tiny)
     assert merged.name == "merged" and (merged / "config.json").exists()
-    assert len(read_generations(res["generations"])[1]) == res["counts"]["test"]
+    assert len(read_generations(resolve(res["generations"], copy.root))[1]) == res["counts"]["test"]
 
 
 def test_birads_confusion_counts_missing_birads_as_none():
@@ -250,8 +250,8 @@ def test_bad_grid_names_file_and_entry(tmp_path):
 def test_cli_score_prints_metrics(stage, capsys):
     from mammovqa.cli import main
 
-    _, result = stage
-    assert main(["report", "score", result["generations"], "--meteor", "none", "--n-boot", "20", "--json"]) == 0
+    run, result = stage
+    assert main(["report", "score", str(resolve(result["generations"], run.root)), "--meteor", "none", "--n-boot", "20", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["pairs"] == result["counts"]["test"] and "rouge_l" in out["metrics"]
     assert main(["report", "grid"]) == 0

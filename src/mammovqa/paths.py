@@ -148,9 +148,12 @@ def relative_to_root(path: Path | str, root: Path = ROOT) -> str:
 _DATASET_REF = re.compile(r"^\{([A-Za-z0-9][A-Za-z0-9_.-]*)\}(?:/(.*))?$")
 
 
-def portable_path(path: Path | str, roots: Mapping[str, Path | str] | None = None, root: Path = ROOT) -> str:
+def portable_path(path: Path | str, roots: Mapping[str, Path | str] | None = None, root: Path = ROOT,
+                  home: bool = False) -> str:
     """A path as stored in shared outputs: relative to the repository, or ``{DATASET}/rel`` under a dataset's
-    folder (``roots``: dataset name -> local folder, as in data_manifest/local.yaml), else unchanged.
+    folder (``roots``: dataset name -> local folder, as in data_manifest/local.yaml), else unchanged; with
+    ``home``, a path left absolute under the user's home folder is written ``~/rel`` (model caches:
+    ``~/.cache/huggingface/...``), which :func:`resolve` expands again.
 
     Why: records, manifests and provenance travel between machines and into papers; a path such as
     ``/home/alice/data/vindr/images/x.dicom`` leaks a user name and resolves nowhere else, while
@@ -169,18 +172,51 @@ def portable_path(path: Path | str, roots: Mapping[str, Path | str] | None = Non
             if name is None:
                 return rel
             return f"{{{name}}}" + (f"/{rel}" if rel not in ("", ".") else "")
+    return _under_home(p) if home else p.as_posix()
+
+
+def _home_folders() -> list[Path]:
+    """The user's home folder as written and resolved; none when it is the file-system root (some containers)."""
+    try:
+        home = Path.home()
+    except RuntimeError:  # no HOME and no passwd entry
+        return []
+    return [h for h in dict.fromkeys((home, home.resolve())) if h != Path(h.anchor)]
+
+
+def _under_home(p: Path) -> str:
+    for h in _home_folders():
+        try:
+            return "~/" + p.relative_to(h).as_posix()
+        except ValueError:
+            continue
     return p.as_posix()
 
 
-def portable(obj: Any, roots: Mapping[str, Path | str] | None = None, root: Path = ROOT) -> Any:
-    """``obj`` (JSON-like) with every absolute path string under the repository or a dataset folder made portable."""
+def portable(obj: Any, roots: Mapping[str, Path | str] | None = None, root: Path = ROOT, home: bool = False) -> Any:
+    """``obj`` (JSON-like) with every absolute path string under the repository or a dataset folder (with ``home``:
+    or the home folder) made portable."""
     if isinstance(obj, str):
-        return portable_path(obj, roots, root) if obj.startswith("/") else obj
+        return portable_path(obj, roots, root, home) if obj.startswith("/") else obj
     if isinstance(obj, dict):
-        return {k: portable(v, roots, root) for k, v in obj.items()}
+        return {k: portable(v, roots, root, home) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [portable(v, roots, root) for v in obj]
+        return [portable(v, roots, root, home) for v in obj]
     return obj
+
+
+def portable_text(text: str, root: Path = ROOT) -> str:
+    """Free text (an error message, a reason stored in a manifest) with the repository folder left out of every
+    path inside it and the home folder written ``~``.
+
+    Why: such text is written by code that knows only machine paths ("map it in /home/alice/repo/data_manifest/
+    local.yaml", "searched /home/alice/.cache/huggingface/hub"); the manifest that keeps it travels like every other
+    output. The repository is replaced first, so a repository inside the home folder reads ``data_manifest/...``.
+    """
+    bases = [(b, "") for b in dict.fromkeys((Path(root), Path(root).resolve())) if b != Path(b.anchor)]
+    for base, repl in [*bases, *((h, "~/") for h in _home_folders())]:
+        text = re.sub(r"(?<![\w.~/-])" + re.escape(base.as_posix().rstrip("/") + "/"), repl, text)
+    return text
 
 
 def dataset_roots() -> dict[str, Path]:
@@ -196,8 +232,9 @@ def dataset_roots() -> dict[str, Path]:
 
 
 def resolve(path: str | Path, root: Path = ROOT, roots: Mapping[str, Path | str] | None = None) -> Path:
-    """The local file of a stored path: repository-relative, ``{DATASET}/rel`` (via ``roots`` or local.yaml), or
-    absolute. An unknown dataset raises ``KeyError`` naming it, so a missing local.yaml entry is not silent."""
+    """The local file of a stored path: repository-relative, ``{DATASET}/rel`` (via ``roots`` or local.yaml),
+    ``~/rel`` under the home folder, or absolute. An unknown dataset raises ``KeyError`` naming it, so a missing
+    local.yaml entry is not silent."""
     m = _DATASET_REF.match(str(path))
     if m:
         known = dict(roots) if roots is not None else dataset_roots()
@@ -205,5 +242,7 @@ def resolve(path: str | Path, root: Path = ROOT, roots: Mapping[str, Path | str]
         if key is None:
             raise KeyError(f"{path}: dataset {m.group(1)!r} has no folder in data_manifest/local.yaml")
         return Path(known[key]) / (m.group(2) or "")
+    if str(path).startswith("~/"):
+        return Path(path).expanduser()
     p = Path(path)
     return p if p.is_absolute() else root / p

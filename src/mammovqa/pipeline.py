@@ -29,7 +29,16 @@ from typing import TYPE_CHECKING, Any
 from .budgets import OpenBudget, open_budget
 from .config import get_profile
 from .io import file_lock, write_json_atomic
-from .paths import LOCAL_MODELS_DIR, RunPaths, relative_to_root, safe_name
+from .paths import (
+    LOCAL_MODELS_DIR,
+    RunPaths,
+    portable,
+    portable_path,
+    portable_text,
+    relative_to_root,
+    resolve,
+    safe_name,
+)
 from .qa.items import QAItem, read_items
 from .runargs import run_arguments
 from .seeding import stable_fraction
@@ -118,6 +127,7 @@ def zero_shot(run: RunPaths) -> dict[str, Any]:
         if spec.role != "zero-shot":
             continue
         ok, where = availability(spec)
+        where = portable_text(str(where), run.root)  # the manifest names no machine path (repository, home)
         if not ok:
             manifest["skipped"][spec.id] = {"name": spec.name, "reason": where}
             continue
@@ -140,7 +150,8 @@ def finetune(run: RunPaths, recipe: str = "tiny_cpu.yaml") -> dict[str, Any]:
     entry = train(recipe, run.source, run.profile, run.seed)
     profile = get_profile(run.profile)
     items = read_items(run.qa_items)
-    entry["predict"] = run_model(run, entry["id"], items, profile.max_eval_items, model_path=Path(entry["path"]))
+    entry["predict"] = run_model(run, entry["id"], items, profile.max_eval_items,
+                                 model_path=resolve(entry["path"], run.root))
     entry["degenerate"] = degenerate_models({entry["id"]: entry["predict"]})
     write_json_atomic(run.train / entry["id"] / "predict_summary.json", entry["predict"])
     return entry
@@ -167,18 +178,19 @@ def circular(run: RunPaths, models: Sequence[str] = (FINETUNED_ID, "baseline/ran
         path = run.results / "predictions" / safe_name(model_id) / "test_image_circular.jsonl"
         if model_id.startswith("baseline/"):
             run_baseline(model_id.split("/", 1)[1], rotated, path, seed=run.seed)
-            out["models"][model_id] = str(path)
+            out["models"][model_id] = portable_path(path, root=run.root)
             continue
         entry_file = finetuned_model_file(run, model_id)
         if not entry_file.exists():
-            out["models"][model_id] = f"skipped: {entry_file} not found (run the finetune stage first)"
+            out["models"][model_id] = (f"skipped: {portable_path(entry_file, root=run.root)} not found "
+                                       "(run the finetune stage first)")
             continue
         from .models.predict import load_model, predict
 
         entry = json.loads(entry_file.read_text())
-        model = load_model(model_id, max_new_tokens=16, seed=run.seed, model_path=entry["path"])
+        model = load_model(model_id, max_new_tokens=16, seed=run.seed, model_path=resolve(entry["path"], run.root))
         predict(model_id, rotated, path, model=model, batch_size=16, seed=run.seed, on_model_change="restart")
-        out["models"][model_id] = str(path)
+        out["models"][model_id] = portable_path(path, root=run.root)
     write_json_atomic(run.results / "predictions" / "circular_manifest.json", out)
     return out
 
@@ -192,8 +204,8 @@ def real_check(run: RunPaths) -> dict[str, Any]:
     models: dict[str, Path | None] = {TINY_ID: ensure_tiny_vlm()}
     entry_file = finetuned_model_file(run, FINETUNED_ID)
     if entry_file.exists():
-        models[FINETUNED_ID] = Path(json.loads(entry_file.read_text())["path"])
-    out = realcheck.predict_real_check(run, models)
+        models[FINETUNED_ID] = resolve(json.loads(entry_file.read_text())["path"], run.root)
+    out = portable(realcheck.predict_real_check(run, models), root=run.root, home=True)
     write_json_atomic(run.results / "predictions" / "realcheck_manifest.json", out)
     return out
 
@@ -364,7 +376,7 @@ def open_finetune(run: RunPaths, recipe_file: str = "tiny_cpu.yaml") -> dict[str
     _fresh_training_dir(out_dir, {"recipe": recipe.source, "epochs": budget.epochs, "seed": run.seed,
                                   "train": [it.id for it in train]})
     result = train_vlm(recipe, train, val, base, out_dir, seed=run.seed, epochs=budget.epochs,
-                       prompt_fn=open_prompt, target_fn=reference_answer)
+                       prompt_fn=open_prompt, target_fn=reference_answer, root=run.root)
     predict = _predict_open_splits(run, OPEN_FINETUNED_ID, result.model_dir, chosen, budget)
     entry = {"id": OPEN_FINETUNED_ID, "path": relative_to_root(result.model_dir, run.root),
              "base_model": recipe.base_model, "recipe": relative_to_root(recipe.source, run.root), "train_items": len(train), "epochs": budget.epochs,
@@ -538,7 +550,7 @@ def report(run: RunPaths, recipe_file: str = "report_tiny_cpu.yaml") -> dict[str
     from .report.stage import caps_for, run_report_stage
 
     result = run_report_stage(run, recipe_file, caps=caps_for(run.profile))
-    return {k: result[k] for k in ("run", "counts", "seconds", "meteor_impl", "variables")}
+    return {k: result[k] for k in ("run", "counts", "seconds", "meteor_impl", "degenerate", "variables")}
 
 
 STAGES = {"zero-shot": zero_shot, "finetune": finetune, "closed-set": closed_set, "circular": circular,

@@ -120,8 +120,9 @@ def import_predictions(model_id: str, source: str | Path, items: Sequence[QAItem
     if unknown:
         raise DataError(source, unknown[0], f"{len(unknown)} prediction id(s) match no item, e.g. {unknown[:3]} "
                         f"(items: {len(items)} of split/level {sorted({(it.split, it.level) for it in items})})")
+    # the source file by name, not by machine path: its checksum identifies it wherever the provenance travels
     prov = provenance(seed=seed, model_id=model_id, data_checksum=items_checksum(items), backend="imported",
-                      imported_from=str(source), imported_sha256=sha256_file(source), imported_format=fmt,
+                      imported_from=source.name, imported_sha256=sha256_file(source), imported_format=fmt,
                       split=single_value({it.split for it in items}),
                       level=single_value({it.level for it in items}))
     with file_lock(out_path, f"mammovqa models import --model {model_id}"):

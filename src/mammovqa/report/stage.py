@@ -46,7 +46,7 @@ from ..data.records import Record
 from ..errors import MammoVQAError
 from ..io import read_jsonl, write_json_atomic
 from ..outputs import data_note, write_table, write_variables
-from ..paths import PAPER_DIR, RunPaths, safe_name
+from ..paths import PAPER_DIR, RunPaths, portable_path, resolve, safe_name
 from ..train.recipe import load_recipe
 from .train import (
     generations_current,
@@ -400,6 +400,32 @@ def stage_variables(table: pd.DataFrame, comparisons: pd.DataFrame, scores: dict
     return out
 
 
+# ----------------------------------------------------------------------------------------------- degenerate output
+
+
+def degenerate_reports(rows: Sequence[dict[str, Any]], generated: Sequence[str]) -> dict[str, Any] | None:
+    """The fine-tuned model's generations through ``eval.degenerate.degenerate_outputs`` (None: they vary).
+
+    Why: a report model that writes one report for every image (or nothing) still gets ROUGE-L, METEOR and a BI-RADS
+    accuracy; the smoke profile's model writes the same report for all its test images. The stage summary, the
+    notebook and the abstract must then say that its scores measure one repeated report, not the model.
+    """
+    from ..eval.degenerate import degenerate_outputs
+
+    return degenerate_outputs({r["id"]: {"output": g, "error": None} for r, g in zip(rows, generated, strict=True)})
+
+
+def degenerate_note(flag: dict[str, Any] | None) -> str:
+    """The manuscript's sentence for a degenerate report model (``report_degenerate_note``); "" when it is not."""
+    if not flag:
+        return ""
+    n_identical = round(flag["top_share"] * flag["n"])  # top_share is rounded to 4 digits: exact for n < 5000
+    parts = [f"{flag['n_empty']:,} empty"] if flag["n_empty"] else []
+    parts += [f"{n_identical:,} identical"] if n_identical else []
+    return (f"The fine-tuned report model's output was degenerate ({' and '.join(parts)} of its {flag['n']:,} test "
+            "reports), so its report metrics measure a constant output, not a reading of the images.")
+
+
 # ----------------------------------------------------------------------------------------------- the stage
 
 
@@ -431,7 +457,7 @@ def run_report_stage(run: RunPaths, recipe_file: str | Path = "report_tiny_cpu.y
     out_dir = run.train / recipe.name
     fit_rows = oversample_lesions(train_rows, caps.lesion_oversample)
     summary = train_report_model(recipe, fit_rows, val_rows, base, out_dir, seed=run.seed,
-                                 epochs=caps.epochs if tiny else None, max_steps=max_steps, force=force)
+                                 epochs=caps.epochs if tiny else None, max_steps=max_steps, force=force, root=run.root)
     _log(f"training {'skipped (final model exists)' if summary['skipped'] else 'done'}: "
          f"{summary['steps']} steps, {summary['train_seconds']} s")
 
@@ -444,7 +470,8 @@ def run_report_stage(run: RunPaths, recipe_file: str | Path = "report_tiny_cpu.y
     else:
         from .train import generate_reports, generation_model_dir
 
-        generated = generate_reports(generation_model_dir(summary["model_dir"], base), test_rows, batch_size=caps.batch_size,
+        model_dir = generation_model_dir(resolve(summary["model_dir"], run.root), base)
+        generated = generate_reports(model_dir, test_rows, batch_size=caps.batch_size,
                                      max_new_tokens=recipe.max_new_tokens, seed=run.seed)
         write_generations(model_file, recipe.name, test_rows, generated, seed=run.seed,
                           max_new_tokens=recipe.max_new_tokens, decoding="greedy", model_path=summary["model_dir"],
@@ -482,16 +509,20 @@ def run_report_stage(run: RunPaths, recipe_file: str | Path = "report_tiny_cpu.y
                                 meteor_impl)
     variables.update(clinical_variables(clinical, clinical_facts))
     variables.update(extractor_variables(CLINICAL_CORPUS))
+    degenerate = degenerate_reports(test_rows, generated)
+    variables["degenerate_note"] = degenerate_note(degenerate)
     write_variables(run, "report", variables)
+    stored = {k: portable_path(v, root=run.root, home=True) if str(v) else "" for k, v in
+              (("recipe_file", recipe.source), ("base_model", base), ("generations", model_file))}
     result = {
-        "run": run.name, "recipe": recipe.name, "recipe_file": recipe.source, "base_model": str(base),
+        "run": run.name, "recipe": recipe.name, "recipe_file": stored["recipe_file"], "base_model": stored["base_model"],
         "caps": caps.model_dump(), "counts": {"train": len(train_rows), "val": len(val_rows), "test": len(test_rows),
                                           "split": ds.counts(), "problems": len(ds.problems)},
         "meteor_backend": backend, "meteor_impl": meteor_impl, "train_skipped": summary["skipped"],
         "steps": summary["steps"], "model_dir": summary["model_dir"],
         "seconds": {"train": float(summary["train_seconds"]), "generate": round(generate_seconds, 1),
                     "score": round(score_seconds, 1), "stage": round(time.perf_counter() - t_start, 1)},
-        "generations": str(model_file), "variables": variables,
+        "generations": stored["generations"], "degenerate": degenerate, "variables": variables,
     }
     write_json_atomic(run.reports / "stage_summary.json", result)
     return result

@@ -18,7 +18,7 @@ from typing import Any
 from ..config import load_yaml
 from ..errors import ConfigError
 from ..io import provenance, read_jsonl, sha256_text, write_jsonl_atomic
-from ..paths import CONFIG_DIR, resolve
+from ..paths import CONFIG_DIR, ROOT, portable_path, resolve
 from ..seeding import stable_fraction
 from ..train.recipe import Recipe, load_recipe
 
@@ -103,11 +103,13 @@ def final_model_ready(out_dir: Path) -> bool:
 
 def train_report_model(recipe: Recipe, train_rows: Sequence[dict[str, Any]], val_rows: Sequence[dict[str, Any]],
                        base_path: Path, out_dir: Path, seed: int = 0, epochs: float | None = None,
-                       max_steps: int = -1, force: bool = False) -> dict[str, Any]:
+                       max_steps: int = -1, force: bool = False, root: Path = ROOT) -> dict[str, Any]:
     """Train (or, when a finished model exists and not ``force``, skip) and return the training summary.
 
     The summary is read back from ``train_summary.json`` when training is skipped, so ``train_seconds`` in the
-    manuscript stays the time of the run that produced the model.
+    manuscript stays the time of the run that produced the model. Its paths (``model_dir``, ``base_path``,
+    ``recipe_file``) are stored relative to ``root``, the run's repository root: ``paths.resolve(value, root)``
+    gives the folder, also after the run folder moved or was cloned.
     """
     from ..io import write_json_atomic
     from ..train.vlm import train_vlm
@@ -116,15 +118,15 @@ def train_report_model(recipe: Recipe, train_rows: Sequence[dict[str, Any]], val
     summary_file = out_dir / "train_summary.json"
     if not force and final_model_ready(out_dir) and summary_file.exists():
         summary = json.loads(summary_file.read_text(encoding="utf-8"))
-        return {**summary, "skipped": True, "model_dir": str(out_dir / "final")}
+        return {**summary, "skipped": True, "model_dir": portable_path(out_dir / "final", root=root, home=True)}
     train = [ReportExample.from_row(r) for r in train_rows]
     val = [ReportExample.from_row(r) for r in val_rows]
     res = train_vlm(recipe, train, val, Path(base_path), out_dir, seed=seed, epochs=epochs, max_steps=max_steps,
                     resume=not force, max_images=1, eval_max_items=len(val), prompt_fn=report_prompt,
-                    target_fn=report_target)
+                    target_fn=report_target, root=root)
     write_json_atomic(res.model_dir / "train_complete.json", {"steps": res.steps, "seed": seed})
     summary = json.loads(summary_file.read_text(encoding="utf-8"))
-    return {**summary, "skipped": False, "model_dir": str(res.model_dir)}
+    return {**summary, "skipped": False, "model_dir": portable_path(res.model_dir, root=root, home=True)}
 
 
 def generation_model_dir(model_dir: str | Path, base_path: str | Path) -> Path:

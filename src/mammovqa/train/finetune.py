@@ -8,7 +8,7 @@ from typing import Any
 
 from ..config import get_profile
 from ..io import write_json_atomic
-from ..paths import LOCAL_MODELS_DIR, RunPaths
+from ..paths import LOCAL_MODELS_DIR, RunPaths, portable_path
 from ..qa.items import QAItem, read_items
 from ..seeding import stable_fraction
 from .recipe import load_recipe
@@ -46,6 +46,12 @@ def base_weights(model_id: str, base_path: str | Path | None) -> Path:
         return build_tiny_vlm(LOCAL_MODELS_DIR / "tiny-vlm", seed=0)
 
 
+def stored_path(path: str | Path, run: RunPaths) -> str:
+    """A path as ``model.json`` keeps it: relative to the run's repository root (``~/`` under the home folder), so
+    the registered model resolves (``paths.resolve(entry["path"], run.root)``) in a clone or a moved checkout."""
+    return portable_path(path, root=run.root, home=True)
+
+
 def finetuned_model_file(run: RunPaths, name: str) -> Path:
     """Where a fine-tuned model is registered for the prediction stage."""
     return run.train / name / "model.json"
@@ -67,9 +73,11 @@ def finetune(recipe_file: str, source: str = "phantom", profile: str = "default"
               file=sys.stderr)
     base = base_weights(recipe.base_model, base_path)
     out_dir = run.train / recipe.name
-    result = train_vlm(recipe, train, val, base, out_dir, seed=seed, epochs=epochs, max_steps=max_steps)
-    entry = {"id": recipe.name, "path": str(result.model_dir), "base_model": recipe.base_model,
-             "base_path": str(base), "adapter": recipe.method == "lora", "recipe": recipe.source,
+    result = train_vlm(recipe, train, val, base, out_dir, seed=seed, epochs=epochs, max_steps=max_steps,
+                       root=run.root)
+    entry = {"id": recipe.name, "path": stored_path(result.model_dir, run), "base_model": recipe.base_model,
+             "base_path": stored_path(base, run), "adapter": recipe.method == "lora",
+             "recipe": stored_path(recipe.source, run),
              "train_seconds": round(result.train_seconds, 1), "steps": result.steps,
              "topics_without_training_items": untrained}
     write_json_atomic(finetuned_model_file(run, recipe.name), entry)

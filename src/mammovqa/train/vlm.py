@@ -21,6 +21,7 @@ import torch
 
 from ..errors import MammoVQAError
 from ..io import provenance, write_json_atomic, write_text_atomic
+from ..paths import ROOT, portable_path
 from ..qa.items import QAItem
 from .data import VQADataset, collate
 from .recipe import Recipe
@@ -106,11 +107,14 @@ def count_parameters(model: Any) -> dict[str, int]:
 def train_vlm(recipe: Recipe, train_items: Sequence[QAItem], val_items: Sequence[QAItem], model_path: Path,
               out_dir: Path, seed: int = 0, epochs: float | None = None, max_steps: int = -1,
               resume: bool = True, max_images: int = 4, eval_max_items: int = 256,
-              prompt_fn: Callable[[Any], str] | None = None, target_fn: Callable[[Any], str] | None = None) -> TrainResult:
+              prompt_fn: Callable[[Any], str] | None = None, target_fn: Callable[[Any], str] | None = None,
+              root: Path = ROOT) -> TrainResult:
     """Train and save ``out_dir/final`` (full model or adapter + processor) and ``out_dir/log_history.csv``.
 
     ``train_items`` are QA items by default; any objects with ``images`` work with ``prompt_fn``/``target_fn``
     (report generation passes report examples with a report prompt and the reference report as target).
+    ``train_summary.json`` stores its paths relative to ``root`` (the run's repository root; ``~/`` under the home
+    folder), never as machine paths: read them back with ``paths.resolve(value, root)``.
     """
     from transformers import TrainingArguments, set_seed
 
@@ -149,10 +153,14 @@ def train_vlm(recipe: Recipe, train_items: Sequence[QAItem], val_items: Sequence
     trainer.save_model(str(final))
     processor.save_pretrained(str(final))
     log_csv = write_log_history(trainer.state.log_history, out_dir / "log_history.csv")
+    def stored(path: Path | str) -> str:
+        return portable_path(path, root=root, home=True)
+
     write_json_atomic(out_dir / "train_summary.json", {
-        "recipe": recipe.name, "recipe_file": recipe.source, "method": recipe.method, "base_model": recipe.base_model,
-        "base_path": str(model_path), "train_items": len(train_items), "val_items": len(val_ds),
-        "steps": trainer.state.global_step, "train_seconds": round(seconds, 1), "resumed_from": str(last) if last else None,
+        "recipe": recipe.name, "recipe_file": stored(recipe.source) if recipe.source else recipe.source,
+        "method": recipe.method, "base_model": recipe.base_model, "base_path": stored(model_path),
+        "train_items": len(train_items), "val_items": len(val_ds), "steps": trainer.state.global_step,
+        "train_seconds": round(seconds, 1), "resumed_from": stored(last) if last else None,
         "parameters": count_parameters(model), "provenance": provenance(seed=seed, model_id=recipe.name),
     })
     return TrainResult(final, log_csv, seconds, trainer.state.global_step, str(last) if last else None)
