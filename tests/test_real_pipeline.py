@@ -134,6 +134,41 @@ def test_absent_and_failed_datasets_reported(built: dict) -> None:
     assert summary["MIAS"]["reader"]["missing_images"] == 1  # mdb006 is listed but not downloaded
 
 
+def test_build_reports_real_values_on_stderr_and_in_the_manifest(built: dict) -> None:
+    """What the readers set aside (here CBIS-DDSM's subtlety 0 and DMID's CCLRT, both measured on the published
+    files) is said on stderr and kept per dataset in the manifest's data audit."""
+    err, audit = built["stderr"], built["manifest"]["source_summary"]["data_audit"]
+    assert "[data] CBIS-DDSM: 1 excluded on purpose: Subtlety '0'" in err
+    assert "[data] DMID: 1 excluded on purpose: Laterality 'LRT'" in err
+    assert any(k.startswith("Subtlety '0'") for k in audit["CBIS-DDSM"]["excluded"])
+    assert audit["MIAS"]["records_dropped"] == {"image missing": 1}
+    assert audit["INbreast"]["patient_keys"] == {"DICOM file-name hash": audit["INbreast"]["records_read"]}
+
+
+def test_build_strict_labels_stops_the_dataset_naming_file_row_and_value(tmp_path: Path) -> None:
+    """``data build --strict-labels`` (what ``make data STRICT_LABELS=1`` runs) stops a dataset at its first value
+    with no label-map entry, naming file, row and value; without it the build would withhold that one label."""
+    root = scratch_root(tmp_path / "root", code=True)
+    inb = make_inbreast(tmp_path / "downloads" / "INbreast", fmt="csv")
+    table = inb / "INbreast.csv"
+    lines = table.read_text(encoding="utf-8").splitlines()
+    cells = lines[3].split(";")
+    cells[3] = "XCC"  # a view code no label map names
+    lines[3] = ";".join(cells)
+    table.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (root / "data_manifest" / "local.yaml").write_text(f"datasets:\n  INbreast: {inb}\n")
+    env = dict(os.environ, MAMMOVQA_ROOT=str(root))
+    dry = subprocess.run(["make", "-n", "data", "SOURCE=real", "PROFILE=smoke", "STRICT_LABELS=1"], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert "data build --source real --profile smoke" in dry.stdout and "--strict-labels" in dry.stdout
+    cmd = [sys.executable, "-m", "mammovqa.cli", "data", "build", "--source", "real", "--profile", "smoke",
+           "--workers", "1", "--strict-labels"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "[data] INbreast left out" in proc.stderr and "INbreast.csv, row 4" in proc.stderr
+    assert "'XCC'" in proc.stderr and "View" in proc.stderr
+
+
 def _rec(pid: str, i: int) -> Record:
     return Record(f"X-breast/{pid}-{i}", "X-breast", "breast", [f"{pid}-{i}.png"], {}, pid)
 
