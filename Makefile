@@ -129,7 +129,7 @@ $(call NB,03_finetune): notebooks/03_finetune.ipynb $(FT_PRED) $(CS_PRED) $(ZS_P
 	$(call papermill,$<,$@)
 
 external: $(call NB,04_external_validation) ## stage 4: external validation + real-DICOM smoke check (Fig. 3f)
-$(call NB,04_external_validation): notebooks/04_external_validation.ipynb $(FT_PRED) $(CS_PRED) $(ZS_PRED) $(REAL_CHECK) $(EVAL_SRC) src/mammovqa/viz/results.py
+$(call NB,04_external_validation): notebooks/04_external_validation.ipynb $(FT_PRED) $(CS_PRED) $(ZS_PRED) $(REAL_CHECK) $(EVAL_SRC) src/mammovqa/viz/results.py src/mammovqa/viz/realdata.py
 	$(call papermill,$<,$@)
 
 significance: $(call NB,05_significance) ## stage 5: tests vs random, TOST, CIs, power, CircularEval (Fig. 3c-e)

