@@ -196,6 +196,71 @@ def test_lora_report_model_is_merged_for_generation(stage, tiny, recipe_file, tm
     assert len(read_generations(resolve(res["generations"], copy.root))[1]) == res["counts"]["test"]
 
 
+def test_stage_outputs_name_no_path_of_the_run_root_and_read_back(stage):
+    """Issue 14 item 5: the stage summary, the generations' provenance and the training summary store paths relative
+    to the run's root; what reads them back (the notebook, a resumed stage) resolves them there."""
+    run, result = stage
+    files = [run.reports / "stage_summary.json", resolve(result["generations"], run.root),
+             run.train / "tiny-vlm-report" / "train_summary.json"]
+    for f in files:
+        assert str(run.root) not in f.read_text(encoding="utf-8"), f.name
+    assert result["model_dir"] == "results/phantom-smoke/train/tiny-vlm-report/final"
+    assert (resolve(result["model_dir"], run.root) / "config.json").is_file()
+    assert result["generations"] == "results/phantom-smoke/reports/generations/tiny-vlm-report_test.jsonl"
+    prov, _ = read_generations(resolve(result["generations"], run.root))
+    assert prov["model_path"] == result["model_dir"]
+
+
+@pytest.fixture(scope="module")
+def wide_stage(tmp_path_factory, tiny, recipe_file):
+    """A stage with enough test reports (>= 10) for one repeated report to count as degenerate; one training step."""
+    root = tmp_path_factory.mktemp("wide")
+    run = RunPaths("phantom", "smoke", 0, root=root)
+    write_jsonl_atomic(run.records, [r.to_json() for r in _records(run.images, n_patients=40)])
+    result = run_report_stage(run, recipe_file, base_path=tiny, caps=CAPS, meteor="none", max_steps=1)
+    assert result["counts"]["test"] >= 10
+    return run, result
+
+
+def _rerun_with_generations(stage, tiny, recipe_file, root: Path, texts) -> dict:
+    """The stage in a copy of the run (at another root) whose fine-tuned generations are replaced by ``texts(rows)``
+    under the same provenance: training is skipped and the generations are reused, so the stage scores them."""
+    run, result = stage
+    copy = RunPaths("phantom", "smoke", 0, root=root)
+    for name in ("data", "train", "reports"):
+        shutil.copytree(getattr(run, name), getattr(copy, name))
+    gen_file = resolve(result["generations"], copy.root)
+    prov, rows = read_generations(gen_file)
+    write_jsonl_atomic(gen_file, [{"provenance": prov},
+                                  *({**r, "generated": t} for r, t in zip(rows, texts(rows), strict=True))])
+    again = run_report_stage(copy, recipe_file, base_path=tiny, caps=CAPS, meteor="none")
+    assert again["train_skipped"] and read_generations(gen_file)[1][0]["generated"] == texts(rows)[0]
+    assert json.loads((copy.reports / "stage_summary.json").read_text())["degenerate"] == again["degenerate"]
+    assert json.loads((copy.variables / "report.json").read_text())["report_degenerate_note"] == \
+        again["variables"]["degenerate_note"]
+    return again
+
+
+def test_identical_generations_are_flagged_degenerate(wide_stage, tiny, recipe_file, tmp_path):
+    """The smoke model writes one report for all its test images: the summary and the manuscript say so."""
+    same = "Breast Composition: ACR B.\nBIRADS: 1.\nFindings: No mass."
+    again = _rerun_with_generations(wide_stage, tiny, recipe_file, tmp_path, lambda rows: [same] * len(rows))
+    n = again["counts"]["test"]
+    flag = again["degenerate"]
+    assert flag["reason"] == "identical" and flag["n"] == n and flag["top_share"] == 1.0
+    assert again["variables"]["degenerate_note"] == (
+        f"The fine-tuned report model's output was degenerate ({n:,} identical of its {n:,} test reports), so its "
+        "report metrics measure a constant output, not a reading of the images.")
+
+
+def test_empty_generations_are_flagged_and_varied_ones_are_not(wide_stage, tiny, recipe_file, tmp_path):
+    empty = _rerun_with_generations(wide_stage, tiny, recipe_file, tmp_path / "empty", lambda rows: [""] * len(rows))
+    assert empty["degenerate"]["reason"] == "empty" and "empty of its" in empty["variables"]["degenerate_note"]
+    varied = _rerun_with_generations(wide_stage, tiny, recipe_file, tmp_path / "varied",
+                                     lambda rows: [r["reference"] for r in rows])
+    assert varied["degenerate"] is None and varied["variables"]["degenerate_note"] == ""
+
+
 def test_birads_confusion_counts_missing_birads_as_none():
     per = pd.DataFrame({"birads_ref": ["1", "1", "4a", None, "2"], "birads_gen": ["1", None, "1", "1", "2"]})
     mat = birads_confusion(per)
