@@ -4,17 +4,20 @@ for a full-benchmark-sized (565K) lmms-eval samples file on one core.
 The export part uses a built run (``--root``, default: a scratch root where the run is built with
 ``mammovqa data build`` if absent). The import part writes 565K synthetic items (the benchmark's image/exam and
 topic mix, real option counts) as a run of their own, an lmms-eval ``--log_samples`` file answering them, and
-times ``mammovqa import-predictions`` + strict scoring + the metrics table. The last line printed is a JSON
+times ``mammovqa import-predictions --score`` (the import, then strict scoring of each written file from the
+rows just written and its printed table, as :func:`mammovqa.export.cli.cmd_import` runs them). The last line printed is a JSON
 object with the numbers; ``ratio_to_baseline`` divides the import + score CPU seconds by those of a reference
 workload measured in the same run (see :func:`baseline_cpu_s`), so runs on a loaded machine compare fairly.
 
-    .venv/bin/python benchmarks/bench_export.py [--profile default] [--n 565000] [--root DIR]
+    .venv/bin/python benchmarks/bench_export.py [--profile default] [--n 565000] [--root DIR] [--import-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import io
 import json
 import os
 import random
@@ -29,15 +32,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from mammovqa.eval.metrics import metrics_table  # noqa: E402
-from mammovqa.eval.scoring import score_items  # noqa: E402
-from mammovqa.export.harness_import import import_harness  # noqa: E402
+from mammovqa.export.cli import print_import_scores  # noqa: E402
+from mammovqa.export.harness_import import import_answers  # noqa: E402
 from mammovqa.export.hf import export_hf  # noqa: E402
 from mammovqa.export.lmms_eval import export_lmms_eval  # noqa: E402
 from mammovqa.export.vlmevalkit import export_vlmevalkit  # noqa: E402
-from mammovqa.io import dumps  # noqa: E402
+from mammovqa.io import dumps, gc_paused  # noqa: E402
 from mammovqa.paths import MANIFEST_DIR, RunPaths  # noqa: E402
-from mammovqa.predictions import read_predictions  # noqa: E402
 from mammovqa.qa.items import LETTERS, QAItem, read_items, write_items  # noqa: E402
 from test_matching import TOPIC_OPTIONS  # noqa: E402
 
@@ -133,17 +134,16 @@ def bench_import(root: Path, n: int, seed: int) -> dict:
     gc.collect()
     base = baseline_cpu_s([run.qa_items, samples])
     t0, c0 = time.perf_counter(), time.process_time()
-    summary = import_harness("lmms-eval", [samples], "bench-model", "phantom", "bench-import", root=root,
-                             harness_version="0.7.2")
-    t1, c1 = time.perf_counter(), time.process_time()
-    all_items = read_items(run.qa_items)
-    n_scored = 0
-    for key, w in summary["written"].items():
-        split, level = key.split("_")
-        group = [it for it in all_items if it.split == split and it.level == level]
-        scores = score_items(group, read_predictions(w["file"]), "strict", warn=False)
-        metrics_table(scores)
-        n_scored += len(scores)
+    # what `mammovqa import-predictions --format lmms-eval FILE --model M --score` runs (export.cli.cmd_import):
+    # the import, then each written file scored from the rows just written, its table printed, under one pause
+    # of the cycle collector; the end of that pause (a collection of what is left) is counted too
+    with gc_paused():
+        imported = import_answers("lmms-eval", [samples], "bench-model", "phantom", "bench-import", root=root,
+                                  harness_version="0.7.2")
+        t1, c1 = time.perf_counter(), time.process_time()
+        with contextlib.redirect_stdout(io.StringIO()):
+            n_scored = sum(len(scores) for scores in print_import_scores(imported, "strict").values())
+        del imported
     t2, c2 = time.perf_counter(), time.process_time()
     # CPU seconds of this one process are the one-core cost; wall seconds also count other load on the machine
     return {"n": n, "scored": n_scored, "import_s": round(t1 - t0, 2), "score_s": round(t2 - t1, 2),
@@ -160,11 +160,14 @@ def main() -> dict:
     ap.add_argument("--n", type=int, default=565_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--root", type=Path, help="root holding (or to hold) the phantom run; default: a scratch root")
+    ap.add_argument("--import-only", action="store_true", help="skip the export part (no built run needed)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:
-        root = args.root or Path(tmp) / "root"
-        ensure_run(root, args.profile)
-        exports = bench_exports(root, args.profile, Path(tmp) / "out")
+        exports: dict = {}
+        if not args.import_only:
+            root = args.root or Path(tmp) / "root"
+            ensure_run(root, args.profile)
+            exports = bench_exports(root, args.profile, Path(tmp) / "out")
         imports = bench_import(Path(tmp) / "import_root", args.n, args.seed)
     result = {"profile": args.profile, "export": exports, "import_score": imports,
               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}

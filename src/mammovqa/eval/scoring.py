@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import pandas as pd
 from ..errors import DataError
 from ..io import gc_paused
 from ..predictions import PredictionSet, is_missing_output
-from ..qa.items import LETTERS, QAItem
+from ..qa.items import LETTERS, QAItem, topic_label
 from .matching import Matcher, match_many_shared, random_chance
 
 SCORE_COLUMNS = ("id", "model", "matcher", "split", "level", "topic", "topic_key", "kind", "dataset", "part", "role",
@@ -86,12 +87,19 @@ def _prompt_mismatch(prompt: str, options: tuple[str, ...]) -> str | None:
 
 
 def _check_row(item: QAItem, row: Mapping[str, Any], source: str) -> None:
-    stored = row.get("options")
+    check_stored(item, row.get("options"), row.get("prompt"), source)
+
+
+def check_stored(item: QAItem, stored: Any, prompt: Any, source: str) -> None:
+    """Raise when a row's stored option list or prompt (None: not stored) is not the item's question.
+
+    Public so that a caller holding the rows it has just written (``mammovqa import-predictions --score``)
+    runs the very checks a scorer reading the file runs.
+    """
     # equal lists compare without copies; anything else is compared as lists, as ever
     if stored is not None and stored != item.options and list(stored) != list(item.options):
         raise DataError(source, item.id, f"item {item.id}: stored options {list(stored)} differ from the item's "
                         f"options {item.options} (answered a different question or option order)")
-    prompt = row.get("prompt")
     if isinstance(prompt, str):
         shown = _prompt_mismatch(prompt, tuple(item.options))
         if shown is not None:
@@ -117,12 +125,31 @@ def is_random_fill(row: Mapping[str, Any]) -> bool:
     return bool(row.get("harness_random_fill"))
 
 
+MISSING_REASONS = ("errors", "empty", "random_fill")  # the keys of :func:`missing_reason`'s answers
+
+
+def missing_reason(output: Any, error: Any, random_fill: bool) -> str | None:
+    """Why a present row gives no answer to match (a key of :data:`MISSING_REASONS`), or None when it does.
+
+    In this order: the row failed (``error`` set), it answered nothing (:func:`is_missing_output`), a harness
+    filled it in at random. One function for the scorer reading a file and for an import scoring the rows it
+    has just written, so both count alike.
+    """
+    if error is not None:
+        return "errors"
+    if is_missing_output(output):
+        return "empty"
+    if random_fill:
+        return "random_fill"
+    return None
+
+
 def _usable_outputs(items: list[QAItem], rows: Mapping[str, Mapping[str, Any]],
                     source: str) -> tuple[list[str | None], list[bool], dict[str, int]]:
     """Each item's output to match (None when missing), whether it is missing, and why rows were missing."""
     outputs: list[str | None] = []
     missing: list[bool] = []
-    counts = {"errors": 0, "empty": 0, "random_fill": 0}
+    counts = dict.fromkeys(MISSING_REASONS, 0)
     for it in items:
         row = rows.get(it.id)
         if row is None:
@@ -131,20 +158,22 @@ def _usable_outputs(items: list[QAItem], rows: Mapping[str, Mapping[str, Any]],
             continue
         _check_row(it, row, source)
         out = row.get("output")
-        if row.get("error") is not None:
-            counts["errors"] += 1
-        elif is_missing_output(out):
-            counts["empty"] += 1
-        elif is_random_fill(row):
-            counts["random_fill"] += 1
-        else:
+        reason = missing_reason(out, row.get("error"), is_random_fill(row))
+        if reason is None:
             outputs.append(out if type(out) is str else str(out))
             missing.append(False)
             continue
+        counts[reason] += 1
         outputs.append(None)
         missing.append(True)
     return outputs, missing, counts
 
+
+# what :func:`_score_frame` reads of every item, in one C-level call per item
+_ITEM_COLUMNS = attrgetter("id", "split", "level", "topic", "kind", "dataset", "part", "role", "record_id",
+                           "patient_id", "exam_id", "options", "answer")
+# ``QAItem.topic_label`` from (topic, part), computed once per distinct pair
+_topic_label = lru_cache(maxsize=1024)(topic_label)
 
 _RANDOM_P: dict[tuple[int, str], float] = {}
 
@@ -176,21 +205,21 @@ def _score_frame(items: list[QAItem], model: str | None, matcher: str, missing: 
             got = sets[key] = (srt, "|".join(srt))
         return got
 
-    gold = [canon(it.answer) for it in items]
-    pred = [canon(ch) for ch in chosen]
+    # the plain item fields, column by column, read in C (one attrgetter call per item, then a transpose)
+    (ids, split, level, topic, kind, dataset, part, role, record_id, patient_id, exam_id, options,
+     answer) = map(list, zip(*map(_ITEM_COLUMNS, items), strict=True))
+    gold = list(map(canon, answer))
+    pred = list(map(canon, chosen))
+    n_options = list(map(len, options))
     n = len(items)
     cols: dict[str, list[Any]] = {
-        "id": [it.id for it in items], "model": [model] * n, "matcher": [matcher] * n,
-        "split": [it.split for it in items], "level": [it.level for it in items],
-        "topic": [it.topic_label for it in items], "topic_key": [it.topic for it in items],
-        "kind": [it.kind for it in items], "dataset": [it.dataset for it in items],
-        "part": [it.part for it in items], "role": [it.role for it in items],
-        "record_id": [it.record_id for it in items], "patient_id": [it.patient_id for it in items],
-        "exam_id": [it.exam_id for it in items], "n_options": [len(it.options) for it in items],
-        "gold": [g[1] for g in gold], "pred": [p[1] for p in pred],
+        "id": ids, "model": [model] * n, "matcher": [matcher] * n, "split": split, "level": level,
+        "topic": list(map(_topic_label, topic, part)), "topic_key": topic, "kind": kind, "dataset": dataset,
+        "part": part, "role": role, "record_id": record_id, "patient_id": patient_id, "exam_id": exam_id,
+        "n_options": n_options, "gold": [g[1] for g in gold], "pred": [p[1] for p in pred],
         "correct": [int(bool(p[0]) and p[0] == g[0]) for p, g in zip(pred, gold, strict=True)],
         "missing": missing,
-        "random_p": [_random_p(len(it.options), it.kind) for it in items],
+        "random_p": list(map(_random_p, n_options, kind)),
     }
     return pd.DataFrame(cols, columns=list(SCORE_COLUMNS))
 
@@ -208,17 +237,31 @@ def score_items(items: list[QAItem], predictions: PredictionSet | Mapping[str, M
     model = model or file_model
     with gc_paused():  # hundreds of thousands of acyclic rows: nothing for the cycle collector to find
         outputs, missing, counts = _usable_outputs(items, rows, source)
+        ids = {it.id for it in items}
+        return score_outputs(items, outputs, missing, counts, matcher, model, unknown_ids=sorted(set(rows) - ids),
+                             duplicate_ids=sorted(set(dups)), source=source, warn=warn)
+
+
+def score_outputs(items: list[QAItem], outputs: list[str | None], missing: list[bool], counts: Mapping[str, int],
+                  matcher: Matcher, model: str | None, *, unknown_ids: Sequence[str] = (),
+                  duplicate_ids: Sequence[str] = (), source: str = "<predictions>", warn: bool = True) -> pd.DataFrame:
+    """:func:`score_items` from each item's output already taken out of its row (None where ``missing``) and
+    the count of missing rows per :data:`MISSING_REASONS` key.
+
+    Why: an import that has just written the rows scores them from memory (``mammovqa import-predictions
+    --score``) instead of reading the file it wrote back; the table is the same.
+    """
+    with gc_paused():
         chosen = match_many_shared(outputs, [it.options for it in items], [it.kind for it in items], matcher)
         df = _score_frame(items, model, matcher, missing, chosen)
     df = df.astype({"correct": int, "missing": bool, "n_options": int})
-    ids = {it.id for it in items}
     miss_ids = [it.id for it, m in zip(items, missing, strict=True) if m]
-    report = ScoreReport(len(items), len(miss_ids), counts["errors"], miss_ids, sorted(set(rows) - ids),
-                         sorted(set(dups)), counts["empty"], counts["random_fill"])
+    report = ScoreReport(len(items), len(miss_ids), counts["errors"], miss_ids, list(unknown_ids),
+                         list(duplicate_ids), counts["empty"], counts["random_fill"])
     df.attrs["report"] = asdict(report)
     if warn:
         for line in report.lines():
-            warnings.warn(f"{source}: {line}", UserWarning, stacklevel=2)
+            warnings.warn(f"{source}: {line}", UserWarning, stacklevel=3)
     return df
 
 

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from ..runargs import add_run_arguments
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .harness_import import Imported
 
 
 def cmd_hf(args: argparse.Namespace) -> int:
@@ -40,21 +46,51 @@ def cmd_vlmevalkit(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .harness_import import import_harness
+    from ..io import gc_paused
+    from .harness_import import import_answers
 
-    summary = import_harness(args.format, args.files, args.model, args.source, args.profile, seed=args.seed,
-                             harness_version=args.harness_version)
-    for key, w in summary["written"].items():
-        line = f"{key}: {w['answers']} answers -> {w['file']}"
-        if w["missing"]:
-            line += f"; {w['missing']} items have no answer (scored wrong), e.g. {w['missing_ids']}"
-        if w["random_fill"]:
-            line += (f"; {w['random_fill']} rows VLMEvalKit filled in at random (marked harness_random_fill; "
-                     "scored as no answer, counted in n_missing)")
-        print(line)
-    print(f"score with: mammovqa score {' '.join(w['file'] for w in summary['written'].values())} "
-          f"--items data/{summary['run']}/qa/items.jsonl --matcher strict")
+    # one pause of the cycle collector for import and scoring: the parsed items and answers live through both,
+    # and each re-enabling would walk all of them once
+    with gc_paused():
+        imported = import_answers(args.format, args.files, args.model, args.source, args.profile, seed=args.seed,
+                                  harness_version=args.harness_version)
+        summary = imported.summary
+        for key, w in summary["written"].items():
+            line = f"{key}: {w['answers']} answers -> {w['file']}"
+            if w["missing"]:
+                line += f"; {w['missing']} items have no answer (scored wrong), e.g. {w['missing_ids']}"
+            if w["random_fill"]:
+                line += (f"; {w['random_fill']} rows VLMEvalKit filled in at random (marked harness_random_fill; "
+                         "scored as no answer, counted in n_missing)")
+            print(line)
+        if args.score:
+            print_import_scores(imported, args.score)
+        else:
+            print(f"score with: mammovqa score {' '.join(w['file'] for w in summary['written'].values())} "
+                  f"--items data/{summary['run']}/qa/items.jsonl --matcher strict")
+        del imported
     return 0
+
+
+def print_import_scores(imported: Imported, matcher: str) -> dict[str, pd.DataFrame]:
+    """Per written file, what ``mammovqa score FILE --matcher MATCHER`` prints, scored from the rows just written
+    (:func:`harness_import.score_import`: no second parse of the items and prediction files); returns the
+    score tables."""
+    from ..eval.cli import _summary_table
+    from .harness_import import score_import
+
+    tables = score_import(imported, matcher)
+    for key, scores in tables.items():
+        report = scores.attrs["report"]
+        split, level = key.split("_")
+        print(f"# {imported.summary['written'][key]['file']}: model={scores['model'].iloc[0]} "
+              f"matcher={matcher} split={split} level={level}")
+        print(_summary_table(scores).to_markdown(index=False, floatfmt=".4f"))
+        for name in ("n_missing", "n_errors", "n_empty"):
+            print(f"{name}: {report[name]}")
+        if report["n_random_fill"]:
+            print(f"n_random_fill: {report['n_random_fill']}")
+    return tables
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -90,4 +126,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_run_arguments(im)
     im.add_argument("--harness-version", help="harness version for the provenance (default: read from the "
                     "lmms-eval results JSON next to the samples, or the installed vlmeval)")
+    im.add_argument("--score", nargs="?", const="strict", choices=("strict", "official"),
+                    help="also score the imported files (strict matcher, or the one named) and print what "
+                    "`mammovqa score` prints, in the same process without re-reading them")
     im.set_defaults(func=cmd_import)

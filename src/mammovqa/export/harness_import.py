@@ -27,16 +27,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import DataError
-from ..io import atomic_path, dumps, gc_paused, loads_line, provenance, sha256_file
-from ..paths import ROOT
-from ..qa.items import LETTERS, QAItem, build_prompt
+from ..io import atomic_path, dumps, gc_paused, loads_line, provenance, sha256_file, sha256_text
+from ..paths import ROOT, RunPaths
+from ..qa.items import LETTERS, QA_SCHEMA, QAItem, build_prompt, read_items_with_lines
 from .common import run_items
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..eval.matching import Matcher
 
 FORMATS = ("lmms-eval", "vlmevalkit")
 BENCHMARK = "mammovqa"
@@ -89,9 +95,13 @@ def read_lmms_eval(path: Path, run_name: str) -> list[HarnessAnswer]:
             if doc.get("run") != run_name:
                 raise DataError(path, n, f"id {doc['id']}: sample of run {doc.get('run')!r}, not of {run_name!r}; "
                                 "pass the --source/--profile/--seed the task folder was exported from")
-            opts = tuple(doc["options"]) if isinstance(doc.get("options"), list) else None
-            out.append(HarnessAnswer(str(doc["id"]), _first_text(obj.get("filtered_resps", obj.get("resps"))),
-                                     path, n, opts))
+            opts = doc.get("options")
+            resps = obj["filtered_resps"] if "filtered_resps" in obj else obj.get("resps")
+            # the common shapes directly (an id that is text, ["text"]); anything else through str / _first_text
+            text = resps[0] if type(resps) is list and resps and type(resps[0]) is str else _first_text(resps)
+            item_id = doc["id"]
+            out.append(HarnessAnswer(item_id if type(item_id) is str else str(item_id), text, path, n,
+                                     tuple(opts) if isinstance(opts, list) else None))
     return out
 
 
@@ -182,13 +192,19 @@ def check_answers(answers: Iterable[HarnessAnswer], items: Sequence[QAItem]) -> 
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
-def items_checksum(items: Sequence[QAItem]) -> str:
+def items_checksum(items: Sequence[QAItem], lines: Sequence[str | None] | None = None) -> str:
     """The same hash as ``models.predict.items_checksum`` (the provenance ``data_sha256`` a later
     ``mammovqa predict`` into this file checks), from each item's fields without ``dataclasses.asdict``'s deep
-    copies, which dominate an import of 565K items."""
-    from ..io import sha256_text
+    copies, which dominate an import of 565K items.
 
-    return sha256_text("\n".join(sorted(map(_item_json, items))))
+    ``lines`` (aligned with ``items``): each item's line of the items file where
+    :func:`qa.items.read_items_with_lines` proved it to be the item's canonical JSON (None elsewhere); those
+    are hashed as read instead of being encoded again.
+    """
+    if lines is None:
+        return sha256_text("\n".join(sorted(map(_item_json, items))))
+    return sha256_text("\n".join(sorted([ln if ln is not None else _item_json(it)
+                                          for it, ln in zip(items, lines, strict=True)])))
 
 
 def _item_json(it: QAItem) -> str:
@@ -199,8 +215,6 @@ def _item_json(it: QAItem) -> str:
     type, ``extra`` entries, an attribute that is not a field) takes the generic path.
     ``tests/test_export_import.py`` checks the two agree.
     """
-    from ..qa.items import QA_SCHEMA
-
     d = vars(it)
     if d.keys() != _ITEM_FIELDS:
         return _CANONICAL({**d, "schema": QA_SCHEMA})
@@ -249,6 +263,13 @@ def _options_json(options: tuple[str, ...]) -> str:
 _NO_RESPONSE = "harness logged no response"
 
 
+@lru_cache(maxsize=256)
+def _line_prefix(file: Path) -> str:
+    """``encode_basestring(f"{file.name}:{line}")`` less the line number and closing quote: digits need no
+    escaping, so the encoded text is this prefix, the number and ``"``."""
+    return encode_basestring(f"{file.name}:")[:-1]
+
+
 def _row(item: QAItem, a: HarnessAnswer, model: str) -> dict[str, Any]:
     """A prediction line exactly as ``PredictionWriter.write`` lays it out, plus where the answer came from.
 
@@ -279,7 +300,7 @@ def _row_line(item: QAItem, a: HarnessAnswer, model: str, model_json: str) -> st
     error = "null" if a.output is not None else encode_basestring(_NO_RESPONSE)
     fill = ',"harness_random_fill":true' if a.random_fill else ""
     output = "null" if a.output is None else encode_basestring(a.output)
-    return (f'{{"error":{error},"harness_line":{encode_basestring(f"{a.file.name}:{a.line}")}{fill},'
+    return (f'{{"error":{error},"harness_line":{_line_prefix(a.file)}{a.line}"{fill},'
             f'"id":{encode_basestring(item.id)},"latency_s":null,"model":{model_json},'
             f'"options":{_options_json(opts)},"output":{output},'
             f'"prompt":{_prompt_json(item.question, opts, item.kind)}}}\n')
@@ -292,6 +313,20 @@ def _write_predictions(out: Path, prov: dict[str, Any], lines: Iterable[str]) ->
         fh.writelines(lines)
 
 
+@dataclass
+class Imported:
+    """What an import wrote, with the items and answers it parsed kept for scoring in the same process.
+
+    Why: scoring a file just imported used to parse the 565K-line items file and the prediction files again
+    and rebuild every item; :func:`score_import` scores from these instead, with the same result.
+    """
+
+    summary: dict[str, Any]  # what :func:`import_harness` returns
+    groups: dict[str, list[QAItem]]  # written key (``<split>_<level>``) -> every item of that split and level
+    answers: dict[str, HarnessAnswer]  # item id -> the answer written for it
+    model: str
+
+
 def import_harness(fmt: str, files: Sequence[str | Path], model: str, source: str, profile: str, seed: int = 0,
                    root: Path = ROOT, harness_version: str | None = None) -> dict[str, Any]:
     """Write one prediction file per (split, level) answered; returns what was written and what is missing.
@@ -299,6 +334,12 @@ def import_harness(fmt: str, files: Sequence[str | Path], model: str, source: st
     Runs with the cycle collector paused (:func:`io.gc_paused`): the items, answers and rows are acyclic, and
     re-walking hundreds of thousands of them on every collection cost half of an import.
     """
+    return import_answers(fmt, files, model, source, profile, seed, root, harness_version).summary
+
+
+def import_answers(fmt: str, files: Sequence[str | Path], model: str, source: str, profile: str, seed: int = 0,
+                   root: Path = ROOT, harness_version: str | None = None) -> Imported:
+    """:func:`import_harness`, keeping what it parsed for :func:`score_import`."""
     if fmt not in FORMATS:
         raise DataError(None, None, f"unknown format {fmt!r} ({', '.join(FORMATS)})")
     with gc_paused():
@@ -306,8 +347,11 @@ def import_harness(fmt: str, files: Sequence[str | Path], model: str, source: st
 
 
 def _import(fmt: str, files: Sequence[str | Path], model: str, source: str, profile: str, seed: int,
-            root: Path, harness_version: str | None) -> dict[str, Any]:
-    run, items = run_items(source, profile, seed, root)
+            root: Path, harness_version: str | None) -> Imported:
+    run = RunPaths(source, profile, seed, root)
+    if not run.qa_items.exists():
+        run_items(source, profile, seed, root)  # raises the error that says how to build the run
+    items, lines = read_items_with_lines(run.qa_items)
     paths = [Path(f) for f in files]
     for p in paths:
         if not p.exists():
@@ -318,11 +362,15 @@ def _import(fmt: str, files: Sequence[str | Path], model: str, source: str, prof
         raise DataError(paths[0], None, "no answers in the file(s)")
     version = harness_version or (lmms_eval_version(paths[0]) if fmt == "lmms-eval" else vlmevalkit_version())
     by_group: dict[tuple[str, str], list[QAItem]] = {}
-    for it in items:  # one pass: every (split, level) group in file order
-        by_group.setdefault((it.split, it.level), []).append(it)
+    group_lines: dict[tuple[str, str], list[str | None]] = {}  # each item's canonical line (or None), alongside
+    for it, ln in zip(items, lines, strict=True):  # one pass: every (split, level) group in file order
+        key = (it.split, it.level)
+        by_group.setdefault(key, []).append(it)
+        group_lines.setdefault(key, []).append(ln)
     harness_files = [{"file": p.name, "sha256": sha256_file(p)} for p in paths]
     model_json = encode_basestring(model) if isinstance(model, str) else ""
     written: dict[str, Any] = {}
+    groups: dict[str, list[QAItem]] = {}
     for split, level in sorted(by_group):
         group = by_group[split, level]
         answered = [it for it in group if it.id in answers]
@@ -330,11 +378,67 @@ def _import(fmt: str, files: Sequence[str | Path], model: str, source: str, prof
             continue
         missing = [it.id for it in group if it.id not in answers]
         out = run.predictions(model, split, level)
-        prov = provenance(seed=seed, model_id=model, data_checksum=items_checksum(group), backend="harness",
+        checksum = items_checksum(group, group_lines[split, level])
+        prov = provenance(seed=seed, model_id=model, data_checksum=checksum, backend="harness",
                           harness=fmt, harness_version=version, split=split, level=level,
                           harness_files=harness_files)
         _write_predictions(out, prov, (_row_line(it, answers[it.id], model, model_json) for it in answered))
         written[f"{split}_{level}"] = {"file": str(out), "answers": len(answered), "missing": len(missing),
                                        "missing_ids": missing[:5],
                                        "random_fill": sum(1 for it in answered if answers[it.id].random_fill)}
-    return {"run": run.name, "model": model, "harness": fmt, "harness_version": version, "written": written}
+        groups[f"{split}_{level}"] = group
+    summary = {"run": run.name, "model": model, "harness": fmt, "harness_version": version, "written": written}
+    return Imported(summary, groups, answers, model)
+
+
+# ---------------------------------------------------------------- scoring what was just written
+
+
+def score_import(imported: Imported, matcher: Matcher = "strict", warn: bool = False) -> dict[str, pd.DataFrame]:
+    """Each written file's score table (key ``<split>_<level>``), equal to
+    ``score_items(items of that split and level, read_predictions(file), matcher)``, from the rows as written.
+
+    Why no re-read: the rows were built from these items and answers a moment ago, so the prompt and option
+    checks a reader runs pass or fail alike here (the same check is run on the same prompt), and each row's
+    output, error and random-fill mark are the ones written. ``tests/test_export_import_score.py`` compares the
+    two on odd answers under both matchers.
+    """
+    from ..eval.scoring import MISSING_REASONS, check_stored, missing_reason, score_outputs
+
+    out: dict[str, pd.DataFrame] = {}
+    answers = imported.answers
+    model = imported.model if imported.model else None  # what PredictionSet.model() reads back from the file
+    with gc_paused():
+        for key, group in imported.groups.items():
+            source = imported.summary["written"][key]["file"]
+            outputs: list[str | None] = []
+            missing: list[bool] = []
+            counts = dict.fromkeys(MISSING_REASONS, 0)
+            checked: set[tuple[str, tuple[str, ...], str]] = set()  # the check depends on these alone
+            reasons: dict[str, str | None] = {}  # missing_reason of a plain text answer, per distinct text
+            for it in group:
+                a = answers.get(it.id)
+                if a is None:
+                    outputs.append(None)
+                    missing.append(True)
+                    continue
+                asked = (it.question, tuple(it.options), it.kind)
+                if asked not in checked:  # the first item that fails raises, as in the file's order
+                    check_stored(it, None, _prompt(*asked), source)
+                    checked.add(asked)
+                text = a.output
+                if text is None or a.random_fill:
+                    reason = missing_reason(text, None if text is not None else _NO_RESPONSE, a.random_fill)
+                elif text in reasons:
+                    reason = reasons[text]
+                else:
+                    reason = reasons[text] = missing_reason(text, None, False)
+                if reason is None:
+                    outputs.append(text)
+                    missing.append(False)
+                else:
+                    outputs.append(None)
+                    missing.append(True)
+                    counts[reason] += 1
+            out[key] = score_outputs(group, outputs, missing, counts, matcher, model, source=source, warn=warn)
+    return out

@@ -7,13 +7,14 @@ prompt can be checked against the item it claims to belong to.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from ..config import Topics, load_topics
 from ..errors import DataError
-from ..io import iter_jsonl, write_jsonl_atomic
+from ..io import dumps, iter_jsonl, write_jsonl_atomic
 
 QA_SCHEMA = 1
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -56,9 +57,19 @@ class QAItem:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> QAItem:
+        if cls is QAItem and d.keys() == _JSON_KEYS:  # every field and the schema, as write_items writes them
+            return cls(*_FIELD_VALUES(d))  # the same __init__, positionally: no dict copy or ** unpacking
         d = dict(d)
         d.pop("schema", None)  # the file format's version, not a field (a copy: faster than a filtering dict)
         return cls(**d)
+
+
+# The items file's keys: QAItem's fields (in declaration order, :func:`QAItem.from_json` passes their values
+# positionally) and the schema. Why: a run's 565K items are read by every import and score, and building each
+# from a copied dict through ``**`` cost three times the positional call.
+_FIELD_NAMES = tuple(f.name for f in fields(QAItem))
+_JSON_KEYS = frozenset((*_FIELD_NAMES, "schema"))
+_FIELD_VALUES = itemgetter(*_FIELD_NAMES)
 
 
 def topic_label(topic: str, part: str) -> str:
@@ -97,3 +108,73 @@ def iter_items(path: str | Path) -> Iterator[QAItem]:
 
 def read_items(path: str | Path, split: str | None = None, level: str | None = None) -> list[QAItem]:
     return [it for it in iter_items(path) if (split is None or it.split == split) and (level is None or it.level == level)]
+
+
+def read_items_with_lines(path: str | Path) -> tuple[list[QAItem], list[str | None]]:
+    """``read_items(path)``, and for each item its line of the file (no newline) when that line is exactly
+    ``dumps(item.to_json())`` (what :func:`write_items` writes), else None.
+
+    Why: an import hashes every item's canonical JSON (the ``data_sha256`` of its provenance); a line proven to
+    be that JSON need not be encoded again. Anything unusual (a blank or malformed line, one that is not an
+    item) is left to :func:`read_items`, which reads or refuses the file as ever (no line then).
+    """
+    from ..io import gc_paused, loads_line
+
+    items: list[QAItem] = []
+    lines: list[str | None] = []
+    try:
+        with gc_paused(), open(path, encoding="utf-8") as fh:  # 565K acyclic items: see io.gc_paused
+            for raw in fh:
+                obj = loads_line(raw)
+                if type(obj) is not dict:
+                    raise TypeError
+                items.append(QAItem.from_json(obj))
+                text = raw[:-1] if raw.endswith("\n") else raw
+                lines.append(text if canonical_length(obj) == len(text) and "\\" not in text else None)
+    except Exception:  # noqa: BLE001 - read_items reads the file line by line and raises its own errors
+        items = read_items(path)
+        return items, [None] * len(items)
+    return items, lines
+
+
+def canonical_length(obj: dict[str, Any]) -> int | None:
+    """The length of ``dumps(QAItem.from_json(obj).to_json())`` when ``obj`` (as the JSON decoder gives it: plain
+    ``str``, ``int``, ``list``, ``dict``) is an item as :func:`write_items` writes one, else None (no claim).
+
+    Why this proves a line canonical (:func:`read_items_with_lines`): a line without a backslash that parses to
+    ``obj`` shows every string as the encoder does (the decoder refuses raw control characters, and a quote or
+    backslash inside a string would need one), and with the keys in sorted order it differs from the canonical
+    line only by what makes it longer: whitespace, a repeated key, ``-0``. So equal lengths mean equal lines.
+    The texts are measured joined (in C; ``str.join`` refuses anything but text).
+    """
+    if tuple(obj) != _SORTED_KEYS:  # the keys, each once, in sorted order
+        return None
+    answer, images, options, exam_id, site, seed, wi, schema, extra = _OTHER_VALUES(obj)
+    if (type(answer) is not list or type(images) is not list or type(options) is not list
+            or type(seed) is not int or type(wi) is not int or type(schema) is not int or schema != QA_SCHEMA
+            or type(extra) is not dict or extra):
+        return None
+    n = _BARE_LENGTH + len(repr(seed)) + len(repr(wi)) - 2  # the bare item's seed and wording_index are "0"
+    for v in (exam_id, site):
+        if v is None:
+            n += 2  # "null" where the bare item has '""'
+        elif type(v) is str:
+            n += len(v)
+        else:
+            return None
+    for v in (answer, images, options):
+        if v:
+            n += 3 * len(v) - 1  # '"' twice per text and a comma between two
+    try:
+        return n + len("".join(_TEXT_VALUES(obj))) + len("".join(answer)) + len("".join(images)) + len("".join(options))
+    except TypeError:  # a text that is not a string
+        return None
+
+
+_SORTED_KEYS = tuple(sorted(_JSON_KEYS))
+_TEXT_VALUES = itemgetter("dataset", "id", "kind", "level", "part", "patient_id", "question", "record_id", "role",
+                          "split", "topic")
+_OTHER_VALUES = itemgetter("answer", "images", "options", "exam_id", "site", "seed", "wording_index", "schema", "extra")
+# dumps(to_json()) of an item with every text empty, no list entries, "" for exam_id and site, 0 for the numbers
+_BARE_LENGTH = len(dumps(QAItem(*[[] if k in ("answer", "images", "options") else 0 if k in ("seed", "wording_index")
+                                 else {} if k == "extra" else "" for k in _FIELD_NAMES]).to_json()))
