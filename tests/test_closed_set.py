@@ -60,3 +60,19 @@ def test_vilt_learns_laterality_from_patch_tokens(run):
     lat = [r for i, r in preds.rows.items() if i.endswith("#Laterality")]
     correct = [r["output"] == ("Left" if int(r["id"][1:].split("#")[0]) % 2 == 0 else "Right") for r in lat]
     assert np.mean(correct) > 0.85
+
+
+def test_stage_summary_names_degenerate_models(run):
+    """The closed-set stage, like the zero-shot and fine-tune stages, says which models answered (almost) one
+    text to every test item: their rows in every table measure a constant answer."""
+    import json
+
+    from mammovqa.eval.degenerate import degenerate_outputs
+    from mammovqa.pipeline import closed_set
+
+    summary = closed_set(run)
+    assert json.loads((run.train / "closed_set" / "summary.json").read_text()) == summary
+    for name in MODELS:
+        expected = degenerate_outputs(read_predictions(run.predictions(name, "test", "image")))
+        assert summary["models"][name]["degenerate"] == expected
+        assert (name in summary["degenerate"]) == (expected is not None)

@@ -158,9 +158,19 @@ def finetune(run: RunPaths, recipe: str = "tiny_cpu.yaml") -> dict[str, Any]:
 
 
 def closed_set(run: RunPaths) -> dict[str, Any]:
+    """Train the closed-set baselines; the summary says which models' test answers are degenerate (one class
+    per topic, say), as the zero-shot and fine-tune stages do."""
+    from .eval.degenerate import degenerate_outputs
+    from .predictions import read_predictions
     from .train.closed_set import run_closed_set
 
-    return run_closed_set(run, seed=run.seed)
+    summary = run_closed_set(run, seed=run.seed)
+    for name, entry in summary["models"].items():
+        path = run.predictions(name, "test", "image")
+        entry["degenerate"] = degenerate_outputs(read_predictions(path)) if path.exists() else None
+    summary["degenerate"] = {m: e["degenerate"] for m, e in summary["models"].items() if e["degenerate"]}
+    write_json_atomic(run.train / "closed_set" / "summary.json", summary)
+    return summary
 
 
 def circular(run: RunPaths, models: Sequence[str] = (FINETUNED_ID, "baseline/random", "baseline/first-option"),
