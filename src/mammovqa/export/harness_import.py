@@ -251,13 +251,9 @@ def _prompt(question: str, options: tuple[str, ...], kind: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def _prompt_json(question: str, options: tuple[str, ...], kind: str) -> str:
-    return encode_basestring(_prompt(question, options, kind))
-
-
-@lru_cache(maxsize=65536)
-def _options_json(options: tuple[str, ...]) -> str:
-    return _CANONICAL(list(options))
+def _asked_json(question: str, options: tuple[str, ...], kind: str) -> tuple[str, str]:
+    """The encoded option list and prompt of a question, one cache lookup for both."""
+    return _CANONICAL(list(options)), encode_basestring(_prompt(question, options, kind))
 
 
 _NO_RESPONSE = "harness logged no response"
@@ -296,14 +292,13 @@ def _row_line(item: QAItem, a: HarnessAnswer, model: str, model_json: str) -> st
     """
     if type(item.id) is not str or type(model) is not str or (a.output is not None and type(a.output) is not str):
         return dumps(_row(item, a, model)) + "\n"
-    opts = tuple(item.options)
+    options_json, prompt_json = _asked_json(item.question, tuple(item.options), item.kind)
     error = "null" if a.output is not None else encode_basestring(_NO_RESPONSE)
     fill = ',"harness_random_fill":true' if a.random_fill else ""
     output = "null" if a.output is None else encode_basestring(a.output)
     return (f'{{"error":{error},"harness_line":{_line_prefix(a.file)}{a.line}"{fill},'
             f'"id":{encode_basestring(item.id)},"latency_s":null,"model":{model_json},'
-            f'"options":{_options_json(opts)},"output":{output},'
-            f'"prompt":{_prompt_json(item.question, opts, item.kind)}}}\n')
+            f'"options":{options_json},"output":{output},"prompt":{prompt_json}}}\n')
 
 
 def _write_predictions(out: Path, prov: dict[str, Any], lines: Iterable[str]) -> None:
@@ -373,19 +368,25 @@ def _import(fmt: str, files: Sequence[str | Path], model: str, source: str, prof
     groups: dict[str, list[QAItem]] = {}
     for split, level in sorted(by_group):
         group = by_group[split, level]
-        answered = [it for it in group if it.id in answers]
+        answered: list[tuple[QAItem, HarnessAnswer]] = []
+        missing: list[str] = []
+        for it in group:  # one pass: the answered items with their answers, the ids of the others
+            a = answers.get(it.id)
+            if a is None:
+                missing.append(it.id)
+            else:
+                answered.append((it, a))
         if not answered:  # only the groups the file answers are written
             continue
-        missing = [it.id for it in group if it.id not in answers]
         out = run.predictions(model, split, level)
         checksum = items_checksum(group, group_lines[split, level])
         prov = provenance(seed=seed, model_id=model, data_checksum=checksum, backend="harness",
                           harness=fmt, harness_version=version, split=split, level=level,
                           harness_files=harness_files)
-        _write_predictions(out, prov, (_row_line(it, answers[it.id], model, model_json) for it in answered))
+        _write_predictions(out, prov, (_row_line(it, a, model, model_json) for it, a in answered))
         written[f"{split}_{level}"] = {"file": str(out), "answers": len(answered), "missing": len(missing),
                                        "missing_ids": missing[:5],
-                                       "random_fill": sum(1 for it in answered if answers[it.id].random_fill)}
+                                       "random_fill": sum(1 for _, a in answered if a.random_fill)}
         groups[f"{split}_{level}"] = group
     summary = {"run": run.name, "model": model, "harness": fmt, "harness_version": version, "written": written}
     return Imported(summary, groups, answers, model)

@@ -150,24 +150,18 @@ def canonical_length(obj: dict[str, Any]) -> int | None:
     if tuple(obj) != _SORTED_KEYS:  # the keys, each once, in sorted order
         return None
     answer, images, options, exam_id, site, seed, wi, schema, extra = _OTHER_VALUES(obj)
-    if (type(answer) is not list or type(images) is not list or type(options) is not list
-            or type(seed) is not int or type(wi) is not int or type(schema) is not int or schema != QA_SCHEMA
-            or type(extra) is not dict or extra):
+    if (type(answer) is not list or type(images) is not list or type(options) is not list or type(seed) is not int
+            or type(wi) is not int or type(schema) is not int or schema != QA_SCHEMA or extra != {}):
         return None
-    n = _BARE_LENGTH + len(repr(seed)) + len(repr(wi)) - 2  # the bare item's seed and wording_index are "0"
-    for v in (exam_id, site):
-        if v is None:
-            n += 2  # "null" where the bare item has '""'
-        elif type(v) is str:
-            n += len(v)
-        else:
-            return None
-    for v in (answer, images, options):
-        if v:
-            n += 3 * len(v) - 1  # '"' twice per text and a comma between two
-    try:
-        return n + len("".join(_TEXT_VALUES(obj))) + len("".join(answer)) + len("".join(images)) + len("".join(options))
-    except TypeError:  # a text that is not a string
+    # the bare item has "" for exam_id and site (a null is 2 longer) and "0" for seed and wording_index;
+    # each list entry adds its quotes and, after the first, a comma
+    na, ni, no = len(answer), len(images), len(options)
+    n = (_BARE_LENGTH + len(repr(seed)) + len(repr(wi)) - 2 + 2 * (exam_id is None) + 2 * (site is None)
+         + 3 * (na + ni + no) - (na > 0) - (ni > 0) - (no > 0))
+    try:  # str.join refuses anything but text: a field of another type makes no claim
+        return n + len("".join([*_TEXT_VALUES(obj), *answer, *images, *options,
+                                *(v for v in (exam_id, site) if v is not None)]))
+    except TypeError:
         return None
 
 
