@@ -244,7 +244,7 @@ def test_cli_import_score_prints_what_score_prints(odd: tuple[Path, list[QAItem]
     cli = [sys.executable, "-m", "mammovqa.cli"]
     for matcher in ("strict", "official"):
         both = subprocess.run([*cli, "import-predictions", "--format", "lmms-eval", str(samples), "--model", "cli",
-                               "--source", "phantom", "--profile", "odd", "--score", matcher], env=env,
+                               "--source", "phantom", "--profile", "odd", "--score", "--matcher", matcher], env=env,
                               capture_output=True, text=True, timeout=300)
         assert both.returncode == 0, both.stderr
         files = [line.split(" -> ")[1].split(";")[0] for line in both.stdout.splitlines() if " -> " in line]

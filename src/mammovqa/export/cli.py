@@ -64,7 +64,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                          "scored as no answer, counted in n_missing)")
             print(line)
         if args.score:
-            print_import_scores(imported, args.score)
+            print_import_scores(imported, args.matcher)
         else:
             print(f"score with: mammovqa score {' '.join(w['file'] for w in summary['written'].values())} "
                   f"--items data/{summary['run']}/qa/items.jsonl --matcher strict")
@@ -126,7 +126,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_run_arguments(im)
     im.add_argument("--harness-version", help="harness version for the provenance (default: read from the "
                     "lmms-eval results JSON next to the samples, or the installed vlmeval)")
-    im.add_argument("--score", nargs="?", const="strict", choices=("strict", "official"),
-                    help="also score the imported files (strict matcher, or the one named) and print what "
-                    "`mammovqa score` prints, in the same process without re-reading them")
+    im.add_argument("--score", action="store_true", help="also score the imported files and print what "
+                    "`mammovqa score FILE --matcher MATCHER` prints, in the same process without reading them back")
+    im.add_argument("--matcher", choices=("strict", "official"), default="strict",
+                    help="matcher of --score (default: strict)")
     im.set_defaults(func=cmd_import)
