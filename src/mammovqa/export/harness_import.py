@@ -20,6 +20,9 @@ Mapping back to item ids:
 Bad input is an error naming the file, line and id, never a silent mix: lines of another benchmark or run,
 unknown ids, an id answered twice, options that differ from the item's (another option order = another
 question). Items with no answer are reported and scored wrong by the scorer.
+
+``--score`` scores the files just written in the same process (:func:`score_import`), from the parsed items and
+answers: the same tables ``mammovqa score`` gives for those files, without parsing them and the items again.
 """
 
 from __future__ import annotations
