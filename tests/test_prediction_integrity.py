@@ -358,3 +358,22 @@ def test_provenance_split_with_rows_of_another_split_is_an_error(tmp_path, capsy
     assert rc == 2 and "mixes item sets" in err and "external-0" in err
     rc, out, _ = _score(capsys, str(f), "--items", str(items_path), "--split", "test")
     assert rc == 0 and "not scored (outside --split/--level): 1" in out and "n_missing: 5" in out
+
+
+def test_an_import_never_replaces_a_file_another_writer_holds(tmp_path):
+    """An import replaces its output atomically; under the file's lock it never swaps a file that a running
+    ``predict`` is appending to (the audit found the import took no lock)."""
+    import fcntl
+
+    from mammovqa.export.harness_import import _write_predictions
+    from mammovqa.io import FileLocked, lock_path_of
+
+    out = tmp_path / "preds.jsonl"
+    out.write_text('{"provenance": {"model_id": "m"}}\n')
+    with open(lock_path_of(out), "w") as held:  # what a running predict holds
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(FileLocked, match="being written by"):
+            _write_predictions(out, {"model_id": "other"}, [])
+    assert out.read_text() == '{"provenance": {"model_id": "m"}}\n'
+    _write_predictions(out, {"model_id": "other"}, [])
+    assert '"other"' in out.read_text()

@@ -57,7 +57,7 @@ def select_items(items: list[QAItem], split: str | None, level: str | None) -> l
     return [it for it in items if (split is None or it.split == split) and (level is None or it.level == level)]
 
 
-def _summary_table(scores: pd.DataFrame) -> pd.DataFrame:
+def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Per-topic metrics of one (split, level) block with its ``missing`` count (never above ``n``)."""
     table = metrics_table(scores)
     missing = scores.groupby("topic")["missing"].sum()
@@ -100,7 +100,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             scores = score_items(items, rows, args.matcher, model=args.model or file_model, warn=False)
             report = scores.attrs["report"]
             print(f"# {pred_path}: model={scores['model'].iloc[0]} matcher={args.matcher} split={split} level={level}")
-            print(_summary_table(scores).to_markdown(index=False, floatfmt=".4f"))
+            print(summary_table(scores).to_markdown(index=False, floatfmt=".4f"))
             for key in ("n_missing", "n_errors", "n_empty"):
                 print(f"{key}: {report[key]}")
             if report["n_random_fill"]:  # harness rows filled in at random: no answer (counted in n_missing)

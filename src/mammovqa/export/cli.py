@@ -76,7 +76,7 @@ def print_import_scores(imported: Imported, matcher: str) -> dict[str, pd.DataFr
     """Per written file, what ``mammovqa score FILE --matcher MATCHER`` prints, scored from the rows just written
     (:func:`harness_import.score_import`: no second parse of the items and prediction files); returns the
     score tables."""
-    from ..eval.cli import _summary_table
+    from ..eval.cli import summary_table
     from .harness_import import score_import
 
     tables = score_import(imported, matcher)
@@ -85,7 +85,7 @@ def print_import_scores(imported: Imported, matcher: str) -> dict[str, pd.DataFr
         split, level = key.split("_")
         print(f"# {imported.summary['written'][key]['file']}: model={scores['model'].iloc[0]} "
               f"matcher={matcher} split={split} level={level}")
-        print(_summary_table(scores).to_markdown(index=False, floatfmt=".4f"))
+        print(summary_table(scores).to_markdown(index=False, floatfmt=".4f"))
         for name in ("n_missing", "n_errors", "n_empty"):
             print(f"{name}: {report[name]}")
         if report["n_random_fill"]:

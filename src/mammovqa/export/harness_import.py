@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import DataError
-from ..io import atomic_path, dumps, gc_paused, loads_line, provenance, sha256_file, sha256_text
+from ..io import atomic_path, dumps, file_lock, gc_paused, loads_line, provenance, sha256_file, sha256_text
 from ..paths import ROOT, RunPaths
 from ..qa.items import LETTERS, QA_SCHEMA, QAItem, build_prompt, read_items_with_lines
 from .common import run_items
@@ -305,8 +305,10 @@ def _row_line(item: QAItem, a: HarnessAnswer, model: str, model_json: str) -> st
 
 
 def _write_predictions(out: Path, prov: dict[str, Any], lines: Iterable[str]) -> None:
-    """The provenance line, then the rows: one atomic replace (an import is never a mix of two runs)."""
-    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+    """The provenance line, then the rows: one atomic replace (an import is never a mix of two runs), under the
+    file's lock, so an import never replaces a file that a ``predict`` is appending to."""
+    with file_lock(out, "mammovqa import-predictions"), atomic_path(out) as tmp, \
+            open(tmp, "w", encoding="utf-8") as fh:
         fh.write(dumps({"provenance": prov}) + "\n")
         fh.writelines(lines)
 
