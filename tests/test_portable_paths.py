@@ -107,8 +107,9 @@ def test_a_registry_reason_loses_the_repository_and_home_folders():
     assert any(str(ROOT) in r for r in reasons)  # the failure this guards against
     for reason in reasons:
         out = portable_text(reason, ROOT)
-        assert str(ROOT) + "/" not in out and "data_manifest/local.yaml" in out
-        assert str(Path.home()) + "/" not in out
+        assert str(ROOT) + "/" not in out and str(Path.home()) + "/" not in out
+        if "local.yaml" in reason:  # the hint still names the file to edit (tiny-vlm's says `build-tiny` instead)
+            assert "data_manifest/local.yaml" in out
 
 
 def test_portable_text_path_and_resolve_round_trip(tmp_path, monkeypatch):
