@@ -146,6 +146,7 @@ def train_vlm(recipe: Recipe, train_items: Sequence[QAItem], val_items: Sequence
         model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds if len(val_ds) else None,
         data_collator=partial(collate, pad_token_id=tok.pad_token_id),
     )
+    earlier = _earlier_seconds(out_dir) if last else 0.0
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(last) if last else None)
     seconds = time.perf_counter() - t0
@@ -160,10 +161,24 @@ def train_vlm(recipe: Recipe, train_items: Sequence[QAItem], val_items: Sequence
         "recipe": recipe.name, "recipe_file": stored(recipe.source) if recipe.source else recipe.source,
         "method": recipe.method, "base_model": recipe.base_model, "base_path": stored(model_path),
         "train_items": len(train_items), "val_items": len(val_ds), "steps": trainer.state.global_step,
-        "train_seconds": round(seconds, 1), "resumed_from": stored(last) if last else None,
+        "train_seconds": round(earlier + seconds, 1), "seconds_this_call": round(seconds, 1),
+        "resumed_from": stored(last) if last else None,
         "parameters": count_parameters(model), "provenance": provenance(seed=seed, model_id=recipe.name),
     })
-    return TrainResult(final, log_csv, seconds, trainer.state.global_step, str(last) if last else None)
+    return TrainResult(final, log_csv, earlier + seconds, trainer.state.global_step, str(last) if last else None)
+
+
+def _earlier_seconds(out_dir: Path) -> float:
+    """Training seconds already spent on the checkpoints being resumed (the last finished call's summary).
+
+    Why: a stage re-run resumes from the final checkpoint and trains 0 more steps in under a second; recording
+    only that call made the manuscript say the model trained in 0.0 minutes. Seconds of a call interrupted
+    before it wrote its summary are not known and not counted.
+    """
+    try:
+        return float(json.loads((out_dir / "train_summary.json").read_text(encoding="utf-8"))["train_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def write_log_history(history: list[dict[str, Any]], path: Path) -> Path:
