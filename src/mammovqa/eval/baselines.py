@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from ..io import provenance
-from ..models.predict import items_checksum
-from ..predictions import PredictionWriter, done_ids, read_predictions
+from ..models.predict import check_resumable, items_checksum
+from ..predictions import PredictionWriter, done_ids
 from ..qa.items import LETTERS, QAItem, item_prompt
 from ..seeding import rng_for
 
@@ -113,21 +113,6 @@ GENERATOR_VERSION = 2
 RESUME_FIELDS = ("model_id", "seed", "data_sha256", "train_sha256", "generator")
 
 
-def _restart_if_other_source(out_path: Path, prov: dict[str, Any]) -> None:
-    """Delete ``out_path`` when its answers came from other items, train items, seed or generator.
-
-    Why: a baseline's answers depend on all of these, and without this check a file written for an earlier
-    build of the data (or by an earlier random stream) was resumed by id: the answers of the ids both builds
-    share were kept, so a default run reported a random baseline drawn by the previous code on the previous
-    phantom. Regenerating costs milliseconds, so a mismatch restarts rather than refuses.
-    """
-    if not out_path.exists() or out_path.stat().st_size == 0:
-        return
-    old = read_predictions(out_path).provenance
-    if any(old.get(k) != prov.get(k) for k in RESUME_FIELDS):
-        out_path.unlink()
-
-
 def write_weight_free(out_path: str | Path, prov: dict[str, Any], items: Iterable[QAItem], answer: Answer,
                       train_items: Iterable[QAItem] = ()) -> Path:
     """Append ``answer(item)`` for every item the file does not hold yet (resumable), as model ``prov``'s
@@ -138,7 +123,10 @@ def write_weight_free(out_path: str | Path, prov: dict[str, Any], items: Iterabl
     train = list(train_items)
     prov = {**prov, "data_sha256": items_checksum(items), "train_sha256": items_checksum(train) if train else None,
             "generator": GENERATOR_VERSION}
-    _restart_if_other_source(out_path, prov)
+    # a baseline's answers depend on all of RESUME_FIELDS: a file written for an earlier build of the data (or
+    # by an earlier random stream) was once resumed by id, keeping the old answers of the ids both builds share;
+    # regenerating costs milliseconds, so a file from another source is started over rather than refused
+    check_resumable(out_path, {k: prov.get(k) for k in RESUME_FIELDS}, "restart", keys=RESUME_FIELDS)
     done = done_ids(out_path)
     mid = prov["model_id"]
     with PredictionWriter(out_path, prov) as writer:

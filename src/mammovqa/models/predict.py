@@ -93,11 +93,12 @@ def expected_provenance(model_id: str, items: Sequence[QAItem], *, backend: str,
 
 
 def check_resumable(out_path: str | Path, expected: dict[str, Any], on_mismatch: str,
-                    model_id: str | None = None) -> None:
+                    model_id: str | None = None, keys: Sequence[str] = RESUME_KEYS) -> None:
     """Refuse (``error``) or start over (``restart``) when ``out_path`` holds another source's answers.
 
-    Another source: any of :data:`RESUME_KEYS` differs from the file's provenance (a key the old file lacks
-    counts as different: its source is unknown), or the file has answers but no provenance at all.
+    Another source: any of ``keys`` (default :data:`RESUME_KEYS`; the weight-free baselines name their own)
+    differs from the file's provenance (a key the old file lacks counts as different: its source is unknown), or
+    the file has answers but no provenance at all.
     """
     from ..predictions import read_predictions
 
@@ -111,7 +112,7 @@ def check_resumable(out_path: str | Path, expected: dict[str, Any], on_mismatch:
     if not old.provenance:
         diffs = ["the file has no provenance line (unknown source)"]
     else:
-        diffs = [f"{k}: {old.provenance.get(k)!r} -> {want[k]!r}" for k in RESUME_KEYS
+        diffs = [f"{k}: {old.provenance.get(k)!r} -> {want[k]!r}" for k in keys
                  if k in want and old.provenance.get(k) != want[k]]
     if not diffs:
         return
