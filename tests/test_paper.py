@@ -334,3 +334,17 @@ def test_outputs_rewritten_after_their_notebook_ran_are_named(tmp_path):
     stale = paper.rewritten_outside_make(run)
     assert len(stale) == 2 and "vars/significance.json is newer than" in stale[0] and "05_significance" in stale[0]
     assert "significance_forest.png" in stale[1]
+
+
+def test_the_notebook_to_variables_map_is_what_the_notebooks_write():
+    """``NOTEBOOK_VARIABLES`` restates which variable files each notebook writes; it must not drift from the
+    notebooks' own ``write_variables(run, "<stage>", ...)`` calls."""
+    import re
+
+    written = {}
+    for nb in sorted((paper.PAPER_DIR.parent / "notebooks").glob("0*.ipynb")):
+        code = "".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+        stages = tuple(re.findall(r'write_variables\(run, "([a-z_]+)"', code))
+        if stages:
+            written[nb.stem] = tuple(sorted(stages))
+    assert written == {k: tuple(sorted(v)) for k, v in paper.NOTEBOOK_VARIABLES.items()}
