@@ -310,8 +310,10 @@ def degenerate_table(run: RunPaths, models: Sequence[str], split: str = "test", 
     """One row per model among ``models`` whose answers on (split, level) are degenerate (read from its
     prediction file): how many answers, how many empty, the repeated answer and the share; empty when none is.
 
-    Why in the notebook as well as the stage summaries: a closed-set head that learned one class per topic
-    (``dinov2-mammo`` on the default run) still gets a row in every table; the reader must see it named."""
+    Why in the notebook as well as the stage summaries: a model that answers one text to (nearly) every item
+    (the smoke profile's fine-tuned model answers "" to all) still gets a row in every table; the reader must
+    see it named. It reads the prediction files rather than the stage summaries, so runs made before the
+    closed-set summary carried the flag are judged too."""
     from .eval.degenerate import degenerate_outputs
 
     rows = []
